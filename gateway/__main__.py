@@ -1,0 +1,5 @@
+"""``python -m gateway``: the same as the ``trs-gateway`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

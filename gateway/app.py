@@ -1,0 +1,104 @@
+"""The application factory: configuration in, ``web.Application`` out.
+
+Resources live in cleanup contexts (one per resource), so each is created at
+startup and closed at shutdown, and nothing is shared through module state.
+The TRS routes are one sub-application per configured base path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from importlib import resources
+
+from aiohttp import web
+
+from . import USER_AGENT
+from .config import GatewayConfig
+from .errors import GatewayError
+from .federation.core import Federation
+from .keys import CONFIG, FEDERATION
+from .trs.handlers import MISSING_HEADER, PAGINATION_HEADERS, json_response, make_trs_app
+from .upstream import make_upstream
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+EXPOSED_HEADERS = ", ".join([*PAGINATION_HEADERS, MISSING_HEADER, "Content-Disposition"])
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Every error leaves as a TRS ``Error`` JSON body; never a traceback."""
+    try:
+        return await handler(request)
+    except GatewayError as exc:
+        if exc.status >= 500:
+            log.warning("%s %s: %s", request.method, request.path, exc.message)
+        return json_response({"code": exc.status, "message": exc.message}, status=exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = exc.reason
+        if exc.status == 404:
+            message = f"no such resource: {request.path}"
+        elif exc.status == 405:
+            message = f"method {request.method} is not allowed here; this API is read-only"
+        return json_response(
+            {"code": exc.status, "message": message},
+            status=exc.status,
+            headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
+        )
+    except Exception:
+        log.exception("unhandled error serving %s %s", request.method, request.path)
+        return json_response({"code": 500, "message": "internal error"}, status=500)
+
+
+@web.middleware
+async def cors_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Let browser portals read the API, including the pagination headers."""
+    response = await handler(request)
+    response.headers.setdefault("Access-Control-Allow-Origin", "*")
+    response.headers.setdefault("Access-Control-Expose-Headers", EXPOSED_HEADERS)
+    return response
+
+
+async def federation_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One client (and HTTP session) per upstream, closed at shutdown."""
+    config = app[CONFIG]
+    upstreams = [make_upstream(u, USER_AGENT) for u in config.upstreams]
+    federation = Federation(config, upstreams)
+    app[FEDERATION] = federation
+    try:
+        yield
+    finally:
+        await federation.close()
+
+
+async def index(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    return json_response(
+        {
+            "service": "trs-gateway",
+            "trs_base_paths": config.server.base_paths,
+            "upstreams": [u.name for u in config.upstreams],
+            "openapi": "/openapi.yaml",
+        }
+    )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    spec = resources.files("gateway") / "trs" / "openapi" / "trs-2.0.1.bundled.yaml"
+    return web.Response(body=spec.read_bytes(), content_type="application/yaml")
+
+
+def create_app(config: GatewayConfig) -> web.Application:
+    app = web.Application(middlewares=[cors_middleware, error_middleware])
+    app[CONFIG] = config
+    app.cleanup_ctx.append(federation_ctx)
+    app.router.add_get("/", index)
+    app.router.add_get("/openapi.yaml", openapi)
+    for base_path in config.server.base_paths:
+        app.add_subapp(base_path, make_trs_app(base_path))
+    return app

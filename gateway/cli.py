@@ -1,0 +1,108 @@
+"""The ``trs-gateway`` command.
+
+``trs-gateway serve [--config PATH] [--host HOST] [--port PORT]`` runs the
+gateway; ``trs-gateway check-config PATH`` validates a file and prints a
+summary, or every problem with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from . import __version__
+from .config import CONFIG_ENV_VAR, GatewayConfig, load_config
+from .errors import ConfigError
+
+__all__ = ["main"]
+
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trs-gateway", description="One GA4GH TRS v2 endpoint over many tool registries."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument(
+        "--config",
+        metavar="PATH",
+        help=f"configuration file (default: ${CONFIG_ENV_VAR}, else the shipped default)",
+    )
+    serve.add_argument("--host", help="address to listen on (overrides server.host)")
+    serve.add_argument("--port", type=int, help="port to listen on (overrides server.port)")
+    serve.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+
+    check = commands.add_parser("check-config", help="validate a configuration file")
+    check.add_argument("path", metavar="PATH")
+    return parser
+
+
+def summary(config: GatewayConfig) -> str:
+    lines = [
+        f"server: {config.server.host}:{config.server.port}"
+        + (f" (public URL {config.server.public_url})" if config.server.public_url else ""),
+        f"base paths: {', '.join(config.server.base_paths)}",
+        f"federation: deadline {config.federation.deadline:g}s, "
+        f"limit {config.federation.default_limit} (max {config.federation.max_limit})",
+        f"cache: {'Redis ' + config.cache.redis_url if config.cache.redis_url else 'in-process only'}",
+        f"upstreams ({len(config.upstreams)}):",
+    ]
+    for u in config.upstreams:
+        auth = ", auth" if u.auth else ""
+        lines.append(f"  {u.name:<16} {u.flavor.value:<13} timeout {u.timeout:g}s{auth}  {u.url}")
+    return "\n".join(lines)
+
+
+def _check(path: str) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} error(s)", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"{path}: OK")
+    print(summary(config))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .app import create_app
+
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if overrides:
+        server = config.server.model_copy(update=overrides)
+        config = config.model_copy(update={"server": server})
+    web.run_app(
+        create_app(config),
+        host=config.server.host,
+        port=config.server.port,
+        print=lambda line: print(line, flush=True),
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "check-config":
+        return _check(args.path)
+    return _serve(args)

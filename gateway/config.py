@@ -1,0 +1,353 @@
+"""Configuration: pydantic models for the YAML file and the loader.
+
+The file is read with PyYAML, ``${VAR}`` / ``${VAR:-default}`` references in
+string values are replaced from the environment, and the tree is validated by
+:class:`GatewayConfig`. Unknown keys are errors. Every problem is reported as
+``<file>: <key.path>: <what is wrong>`` through :class:`~gateway.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import ConfigError
+
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "DEFAULT_BASE_PATHS",
+    "AuthConfig",
+    "CacheConfig",
+    "FederationConfig",
+    "Flavor",
+    "GatewayConfig",
+    "ServerConfig",
+    "ServiceInfoConfig",
+    "UpstreamConfig",
+    "default_config_path",
+    "load_config",
+]
+
+CONFIG_ENV_VAR = "TRS_GATEWAY_CONFIG"
+DEFAULT_BASE_PATHS = ["/ga4gh/trs/v2", "/api/ga4gh/trs/v2", "/api/ga4gh/v2"]
+UPSTREAM_NAME = r"^[a-z0-9][a-z0-9._-]*$"
+TRS_FILTERS = frozenset(
+    {
+        "id",
+        "alias",
+        "toolClass",
+        "descriptorType",
+        "registry",
+        "organization",
+        "name",
+        "toolname",
+        "description",
+        "author",
+        "checker",
+    }
+)
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class Flavor(StrEnum):
+    """How an upstream deviates from the TRS specification."""
+
+    GENERIC = "generic"
+    DOCKSTORE = "dockstore"
+    WORKFLOWHUB = "workflowhub"
+    BIOCONTAINERS = "biocontainers"
+    STATIC = "static"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Strict):
+    """Where the gateway listens and how it names itself in links."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    public_url: str | None = None
+    """Origin (and optional prefix) clients reach the gateway at, used in every
+    link the gateway writes; ``None`` derives it from each request's Host."""
+    base_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_BASE_PATHS))
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL such as https://trs.example.org")
+        if parts.query or parts.fragment:
+            raise ValueError("must not carry a query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("base_paths")
+    @classmethod
+    def _check_base_paths(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("needs at least one base path")
+        cleaned = []
+        for path in value:
+            if not path.startswith("/") or "//" in path or "?" in path or "#" in path:
+                raise ValueError(f"{path!r} must be an absolute path like /ga4gh/trs/v2")
+            cleaned.append(path.rstrip("/") or "/")
+        if "/" in cleaned:
+            raise ValueError("the site root cannot be a TRS base path")
+        if len(set(cleaned)) != len(cleaned):
+            raise ValueError("base paths must be unique")
+        return cleaned
+
+
+class AuthConfig(_Strict):
+    """Credentials sent to one upstream only."""
+
+    bearer_token: SecretStr | None = None
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+
+    def as_headers(self) -> dict[str, str]:
+        out = {name: secret.get_secret_value() for name, secret in self.headers.items()}
+        if self.bearer_token is not None and self.bearer_token.get_secret_value():
+            out["Authorization"] = f"Bearer {self.bearer_token.get_secret_value()}"
+        return out
+
+
+class UpstreamConfig(_Strict):
+    """One upstream TRS registry."""
+
+    name: Annotated[str, Field(pattern=UPSTREAM_NAME, max_length=64)]
+    url: str
+    flavor: Flavor = Flavor.GENERIC
+    timeout: Annotated[float, Field(gt=0, le=600)] = 5.0
+    auth: AuthConfig | None = None
+    max_connections: Annotated[int, Field(ge=1, le=1000)] = 20
+    local_filters: list[str] = Field(default_factory=list)
+    """Filters this upstream ignores or gets wrong; the gateway applies them itself."""
+    label: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme in ("http", "https"):
+            if not parts.netloc:
+                raise ValueError("an http(s) URL needs a host")
+            if parts.query or parts.fragment:
+                raise ValueError("must not carry a query or fragment")
+        elif parts.scheme == "file":
+            if not parts.path:
+                raise ValueError("a file: URL needs a path")
+        else:
+            raise ValueError("must be an http://, https:// or file: URL")
+        return value.rstrip("/")
+
+    @field_validator("local_filters")
+    @classmethod
+    def _check_filters(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - TRS_FILTERS)
+        if unknown:
+            raise ValueError(f"unknown filter(s) {unknown}; known: {sorted(TRS_FILTERS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _static_for_files(self) -> UpstreamConfig:
+        if self.url.startswith("file:") and self.flavor is not Flavor.STATIC:
+            raise ValueError("a file: URL can only be served with flavor: static")
+        return self
+
+    @property
+    def is_file(self) -> bool:
+        return self.url.startswith("file:")
+
+
+class FederationConfig(_Strict):
+    """How fan-out and merged listings behave."""
+
+    deadline: Annotated[float, Field(gt=0, le=600)] = 3.0
+    default_limit: Annotated[int, Field(ge=1, le=10000)] = 100
+    max_limit: Annotated[int, Field(ge=1, le=10000)] = 1000
+    cursor_secret: SecretStr | None = None
+    """Key that signs pagination cursors; replicas must share it. When unset it
+    is derived from the upstream list, so replicas with one config agree."""
+
+    @model_validator(mode="after")
+    def _limits(self) -> FederationConfig:
+        if self.default_limit > self.max_limit:
+            raise ValueError("default_limit must not exceed max_limit")
+        return self
+
+
+class CacheConfig(_Strict):
+    """Descriptor cache; Redis is optional, the in-process tier always exists."""
+
+    redis_url: str | None = None
+    memory_entries: Annotated[int, Field(ge=0)] = 10000
+    memory_ttl: Annotated[float, Field(ge=0)] = 300.0
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+
+class OrganizationConfig(_Strict):
+    name: str = "trs-gateway"
+    url: str = "https://github.com/trs-gateway/trs-gateway"
+
+
+class ServiceInfoConfig(_Strict):
+    """What ``/service-info`` says about this deployment."""
+
+    id: str = "org.ga4gh.trs-gateway"
+    name: str = "TRS gateway"
+    description: str = "A GA4GH TRS v2 endpoint federating several tool registries."
+    organization: OrganizationConfig = Field(default_factory=OrganizationConfig)
+    contact_url: str | None = None
+    documentation_url: str | None = None
+    environment: str | None = None
+
+
+class GatewayConfig(_Strict):
+    """The whole configuration file."""
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    upstreams: list[UpstreamConfig]
+    federation: FederationConfig = Field(default_factory=FederationConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    service_info: ServiceInfoConfig = Field(default_factory=ServiceInfoConfig)
+
+    @field_validator("upstreams")
+    @classmethod
+    def _unique(cls, value: list[UpstreamConfig]) -> list[UpstreamConfig]:
+        if not value:
+            raise ValueError("needs at least one upstream")
+        seen: set[str] = set()
+        for upstream in value:
+            if upstream.name in seen:
+                raise ValueError(f"upstream name {upstream.name!r} is used twice")
+            seen.add(upstream.name)
+        return value
+
+    def upstream(self, name: str) -> UpstreamConfig | None:
+        return next((u for u in self.upstreams if u.name == name), None)
+
+    def cursor_key(self) -> bytes:
+        """The key that signs pagination cursors."""
+        if self.federation.cursor_secret is not None:
+            return self.federation.cursor_secret.get_secret_value().encode()
+        material = "\n".join(f"{u.name} {u.url} {u.flavor}" for u in self.upstreams)
+        return hashlib.sha256(b"trs-gateway cursor\n" + material.encode()).digest()
+
+
+def default_config_path() -> Path:
+    """The configuration shipped inside the package (public registries + demo)."""
+    return Path(str(resources.files("gateway") / "defaults" / "gateway.yaml"))
+
+
+def _interpolate(node: Any, path: str, missing: list[str]) -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of the tree."""
+    if isinstance(node, dict):
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), missing) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, f"{path}[{i}]", missing) for i, v in enumerate(node)]
+    if isinstance(node, str):
+
+        def repl(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            value = os.environ.get(name)
+            if value is None:
+                if default is not None:
+                    return default
+                missing.append(f"{path}: environment variable {name} is not set")
+                return ""
+            return value
+
+        return _ENV_REF.sub(repl, node)
+    return node
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _resolve_file_urls(data: dict[str, Any], base_dir: Path) -> None:
+    """Make relative ``file:`` upstream URLs absolute, relative to the config file."""
+    for upstream in data.get("upstreams") or []:
+        if not isinstance(upstream, dict):
+            continue
+        url = upstream.get("url")
+        if isinstance(url, str) and url.startswith("file:") and not url.startswith("file:/"):
+            upstream["url"] = (base_dir / url[len("file:") :]).resolve().as_uri()
+
+
+def parse_config(text: str, source: str, base_dir: Path | None = None) -> GatewayConfig:
+    """Validate configuration text; ``source`` names it in error messages."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{source}: not valid YAML{where}: {problem}"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: the top level must be a mapping of sections"])
+    missing: list[str] = []
+    data = _interpolate(data, "", missing)
+    if missing:
+        raise ConfigError([f"{source}: {m}" for m in missing])
+    if base_dir is not None:
+        _resolve_file_urls(data, base_dir)
+    try:
+        return GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            message = err["msg"]
+            if err["type"] == "extra_forbidden":
+                message = "unknown key"
+            elif message.startswith("Value error, "):
+                message = message[len("Value error, ") :]
+            problems.append(f"{source}: {_loc(err['loc'])}: {message}")
+        raise ConfigError(problems) from None
+
+
+def load_config(path: str | Path | None = None) -> GatewayConfig:
+    """Load the file at ``path``, ``$TRS_GATEWAY_CONFIG``, or the shipped default."""
+    if path is None:
+        path = os.environ.get(CONFIG_ENV_VAR) or default_config_path()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    return parse_config(text, str(path), base_dir=path.resolve().parent)

@@ -1,0 +1,357 @@
+"""The federation: every upstream behind one set of TRS operations.
+
+Handlers call a :class:`Federation` with gateway ids; it works out which
+upstream holds the tool, which version segment that upstream understands, and
+asks it. Operations that span upstreams (``/tools``, ``/toolClasses``, looking
+up an id without a namespace) fan out within ``federation.deadline``.
+
+Ids without a namespace are looked up on every upstream at once; the first
+upstream *in configuration order* that has the tool wins, and the answer is
+remembered for a while so follow-up calls (versions, descriptors) go straight
+to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import posixpath
+import zipfile
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from cachetools import TTLCache
+from pydantic import BaseModel, ValidationError
+
+from ..config import GatewayConfig
+from ..errors import GatewayError, NotFound, UpstreamBadResponse
+from ..trs.models import FileType, FileWrapper, Tool, ToolClass, ToolFile, ToolVersion
+from ..trs.types import Language
+from ..upstream import Upstream
+from .fanout import fan_out
+from .filters import parse_filters
+from .ids import ToolRef, gateway_id, split_id
+from .listing import ListingPage, list_tools
+from .present import (
+    Links,
+    present_tool,
+    present_tool_class,
+    present_version,
+    present_wrapper,
+)
+
+__all__ = ["Federation", "Located", "ZipArchive"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+LATEST = "latest"
+"""The version cwltool asks for when the user names none."""
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A tool found on one upstream."""
+
+    upstream: Upstream
+    tool_id: str
+
+    @property
+    def gid(self) -> str:
+        return gateway_id(self.upstream.name, self.tool_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ZipArchive:
+    body: bytes
+    filename: str
+    missing: list[str]
+
+
+class Federation:
+    """All configured upstreams, in configuration order."""
+
+    def __init__(self, config: GatewayConfig, upstreams: Sequence[Upstream]) -> None:
+        self.config = config
+        self.upstreams = list(upstreams)
+        self.by_name = {u.name: u for u in self.upstreams}
+        self.deadline = config.federation.deadline
+        self.cursor_key = config.cursor_key()
+        self._owners: TTLCache[str, str] = TTLCache(maxsize=10000, ttl=600)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(u.close() for u in self.upstreams), return_exceptions=True)
+
+    # -- finding tools -----------------------------------------------------
+
+    def parse_id(self, value: str) -> ToolRef:
+        return split_id(value, self.by_name)
+
+    async def locate(self, value: str) -> Located:
+        """The upstream holding the tool with gateway id ``value``."""
+        ref = self.parse_id(value)
+        if ref.upstream is not None:
+            return Located(self.by_name[ref.upstream], ref.tool_id)
+        owner = self._owners.get(ref.tool_id)
+        if owner is not None and owner in self.by_name:
+            return Located(self.by_name[owner], ref.tool_id)
+        outcome = await fan_out(
+            {u.name: u.get_tool(ref.tool_id) for u in self.upstreams}, self.deadline
+        )
+        for upstream in self.upstreams:
+            if upstream.name in outcome.results:
+                self._owners[ref.tool_id] = upstream.name
+                return Located(upstream, ref.tool_id)
+        failures = [e for e in outcome.errors.values() if not isinstance(e, NotFound)]
+        if failures:
+            # Not found where we could look, but some upstream could not answer.
+            raise failures[0]
+        raise NotFound(
+            f"no upstream has a tool {ref.tool_id!r}; "
+            f"namespace it as <upstream>:<id> with one of {sorted(self.by_name)}"
+        )
+
+    async def tool(self, value: str, links: Links) -> Tool:
+        where = await self.locate(value)
+        raw = await where.upstream.get_tool(where.tool_id)
+        tool = self._validate(where.upstream, Tool, raw, f"tool {where.tool_id!r}")
+        # Some upstreams answer for a tool under another spelling of its id.
+        tool = tool.model_copy(update={"id": where.tool_id})
+        return present_tool(where.upstream, tool, links)
+
+    # -- versions ----------------------------------------------------------
+
+    async def versions(self, value: str, links: Links) -> list[ToolVersion]:
+        where = await self.locate(value)
+        raw = await where.upstream.get_versions(where.tool_id)
+        return [
+            present_version(where.upstream, where.tool_id, v, links)
+            for v in self._validate_list(where.upstream, ToolVersion, raw)
+        ]
+
+    async def version(self, value: str, version: str, links: Links) -> ToolVersion:
+        where = await self.locate(value)
+        raw = await self._with_version(
+            where, version, lambda seg: where.upstream.get_version(where.tool_id, seg)
+        )
+        parsed = self._validate(where.upstream, ToolVersion, raw, f"version {version!r}")
+        return present_version(where.upstream, where.tool_id, parsed, links)
+
+    async def _with_version(
+        self, where: Located, version: str, call: Callable[[str], Awaitable[T]]
+    ) -> T:
+        """Run ``call`` with the version segment the upstream understands.
+
+        Clients name versions by ``name`` (Toil), by ``id`` (WfExS, Galaxy for
+        WorkflowHub), by Dockstore's ``tool:name`` id, by the gateway's
+        namespaced form of it, or as ``latest`` (cwltool). The segment is tried
+        as given first, which is right almost always; only on a miss are the
+        versions listed and matched.
+        """
+        try:
+            return await call(version)
+        except NotFound:
+            segment = await self._match_version(where, version)
+            if segment is None or segment == version:
+                raise
+            return await call(segment)
+
+    async def _match_version(self, where: Located, version: str) -> str | None:
+        raw = await where.upstream.get_versions(where.tool_id)
+        versions = self._validate_list(where.upstream, ToolVersion, raw)
+        wanted = {version, gateway_id(where.upstream.name, version)}
+        prefix = f"{where.upstream.name}:"
+        if version.startswith(prefix):
+            wanted.add(version[len(prefix) :])
+        for candidate in versions:
+            if candidate.name in wanted or candidate.id in wanted:
+                return where.upstream.version_segment(candidate.model_dump())
+        if version == LATEST and len(versions) == 1:
+            return where.upstream.version_segment(versions[0].model_dump())
+        names = ", ".join(repr(v.name or v.id) for v in versions[:20])
+        raise NotFound(
+            f"tool {where.gid!r} has no version {version!r}"
+            + (f"; it has {names}" if names else "; it has no versions")
+        )
+
+    # -- files -------------------------------------------------------------
+
+    async def descriptor(
+        self, value: str, version: str, language: Language, relative: str | None, links: Links
+    ) -> FileWrapper:
+        where = await self.locate(value)
+        raw = await self._with_version(
+            where,
+            version,
+            lambda seg: where.upstream.get_descriptor(where.tool_id, seg, language, relative),
+        )
+        wrapper = self._validate(where.upstream, FileWrapper, raw, "descriptor")
+        url = links.plain_descriptor(where.gid, version, language, relative)
+        return present_wrapper(wrapper, url)
+
+    async def plain_descriptor(
+        self, value: str, version: str, language: Language, relative: str | None
+    ) -> bytes:
+        """The raw descriptor file: the wrapper's content, or the upstream's raw form."""
+        where = await self.locate(value)
+
+        async def fetch(segment: str) -> bytes:
+            raw = await where.upstream.get_descriptor(where.tool_id, segment, language, relative)
+            wrapper = self._validate(where.upstream, FileWrapper, raw, "descriptor")
+            if wrapper.content is not None:
+                return wrapper.content.encode()
+            return await where.upstream.get_plain_descriptor(
+                where.tool_id, segment, language, relative
+            )
+
+        return await self._with_version(where, version, fetch)
+
+    async def files(self, value: str, version: str, language: Language) -> list[ToolFile]:
+        where = await self.locate(value)
+        raw = await self._with_version(
+            where, version, lambda seg: where.upstream.get_files(where.tool_id, seg, language)
+        )
+        return self._validate_list(where.upstream, ToolFile, raw)
+
+    async def tests(self, value: str, version: str, language: Language) -> list[FileWrapper]:
+        where = await self.locate(value)
+        raw = await self._with_version(
+            where, version, lambda seg: where.upstream.get_tests(where.tool_id, seg, language)
+        )
+        return [present_wrapper(w, None) for w in self._validate_list(where.upstream, FileWrapper, raw)]
+
+    async def containerfile(self, value: str, version: str) -> list[FileWrapper]:
+        where = await self.locate(value)
+        raw = await self._with_version(
+            where, version, lambda seg: where.upstream.get_containerfile(where.tool_id, seg)
+        )
+        return [present_wrapper(w, None) for w in self._validate_list(where.upstream, FileWrapper, raw)]
+
+    async def zip(self, value: str, version: str, language: Language) -> ZipArchive:
+        """A zip of the version's files: the upstream's own, or built from its files."""
+        where = await self.locate(value)
+        filename = _zip_name(where.tool_id, version, language)
+
+        async def fetch(segment: str) -> ZipArchive:
+            body = await where.upstream.get_zip(where.tool_id, segment, language)
+            if body is not None:
+                return ZipArchive(body, filename, [])
+            return await self._build_zip(where, segment, language, filename)
+
+        return await self._with_version(where, version, fetch)
+
+    async def _build_zip(
+        self, where: Located, segment: str, language: Language, filename: str
+    ) -> ZipArchive:
+        upstream = where.upstream
+        listing = self._validate_list(
+            upstream, ToolFile, await upstream.get_files(where.tool_id, segment, language)
+        )
+        entries: list[tuple[ToolFile, str]] = []
+        for item in listing:
+            name = _zip_entry_name(item.path or "")
+            if name is None:
+                raise UpstreamBadResponse(upstream.name, f"file path {item.path!r} is unsafe")
+            entries.append((item, name))
+
+        async def content(item: ToolFile) -> bytes:
+            if item.file_type is FileType.PRIMARY_DESCRIPTOR:
+                relative = None if _is_url(item.path) else item.path
+            else:
+                relative = item.path
+            raw = await upstream.get_descriptor(where.tool_id, segment, language, relative)
+            wrapper = self._validate(upstream, FileWrapper, raw, f"file {item.path!r}")
+            if wrapper.content is not None:
+                return wrapper.content.encode()
+            return await upstream.get_plain_descriptor(where.tool_id, segment, language, relative)
+
+        results = await asyncio.gather(
+            *(content(item) for item, _ in entries), return_exceptions=True
+        )
+        buffer = io.BytesIO()
+        missing: list[str] = []
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for (item, name), result in zip(entries, results, strict=True):
+                if isinstance(result, bytes):
+                    archive.writestr(name, result)
+                elif isinstance(result, NotFound) and item.file_type is not FileType.PRIMARY_DESCRIPTOR:
+                    missing.append(item.path or name)
+                elif isinstance(result, BaseException):
+                    raise result
+        return ZipArchive(buffer.getvalue(), filename, missing)
+
+    # -- across upstreams --------------------------------------------------
+
+    def select(self, filters: dict[str, str]) -> tuple[list[Upstream], dict[str, str]]:
+        """The upstreams a listing asks, and the filters as they see them."""
+        if "id" in filters:
+            ref = self.parse_id(filters["id"])
+            if ref.upstream is not None:
+                return [self.by_name[ref.upstream]], {**filters, "id": ref.tool_id}
+        return list(self.upstreams), filters
+
+    async def list_tools(
+        self, query: Mapping[str, str], limit: int, offset: str | None
+    ) -> ListingPage:
+        filters = parse_filters(query)
+        upstreams, filters = self.select(filters)
+        return await list_tools(
+            upstreams, filters, limit, offset, self.deadline, self.cursor_key
+        )
+
+    async def tool_classes(self) -> tuple[list[ToolClass], dict[str, GatewayError]]:
+        """The union of every upstream's tool classes, merged by name."""
+        outcome = await fan_out(
+            {u.name: u.get_tool_classes() for u in self.upstreams}, self.deadline
+        )
+        merged: dict[str, ToolClass] = {}
+        for upstream in self.upstreams:
+            for raw in outcome.results.get(upstream.name, []):
+                toolclass = present_tool_class(raw) if isinstance(raw, dict) else None
+                if toolclass is not None and toolclass.name:
+                    merged.setdefault(toolclass.name.casefold(), toolclass)
+        return list(merged.values()), outcome.errors
+
+    # -- validation ----------------------------------------------------------
+
+    def _validate(self, upstream: Upstream, model: type[M], raw: Any, what: str) -> M:
+        try:
+            return model.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(top)"
+            raise UpstreamBadResponse(
+                upstream.name, f"{what} is not a TRS object: {where}: {first['msg']}"
+            ) from None
+
+    def _validate_list(self, upstream: Upstream, model: type[M], raw: list[Any]) -> list[M]:
+        out: list[M] = []
+        for item in raw:
+            try:
+                out.append(model.model_validate(item))
+            except ValidationError:
+                log.warning("upstream %s sent an unusable %s; skipped", upstream.name, model.__name__)
+        return out
+
+
+def _is_url(path: str | None) -> bool:
+    return bool(path) and "://" in (path or "")
+
+
+def _zip_entry_name(path: str) -> str | None:
+    """A safe name inside the archive, or ``None`` for a path escaping it."""
+    if _is_url(path):
+        path = path.rsplit("/", 1)[-1]
+    normal = posixpath.normpath("/" + path.replace("\\", "/")).lstrip("/")
+    if not normal or normal == "." or normal.startswith(".."):
+        return None
+    return normal
+
+
+def _zip_name(tool_id: str, version: str, language: Language) -> str:
+    stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in f"{tool_id}-{version}")
+    return f"{stem.strip('-')}-{language}.zip"
+

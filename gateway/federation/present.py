@@ -1,0 +1,95 @@
+"""Turning an upstream's JSON into what the gateway answers.
+
+Ids become namespaced, and every self URL is rewritten so that following it
+goes through the gateway:
+
+* ``Tool.id`` is ``{upstream}:{id}``; ``Tool.url`` the gateway's ``/tools/{id}``.
+* ``ToolVersion.url`` is the gateway URL of the version, addressed by the
+  segment the upstream understands (its ``name`` on Dockstore, its ``id``
+  elsewhere). A ``ToolVersion.id`` of Dockstore's ``{tool}:{version}`` form
+  gets the tool's namespace too; other version ids are kept.
+* A descriptor ``FileWrapper.url`` becomes the gateway's ``PLAIN_`` URL of
+  that file, so it is fetchable by anyone who can reach the gateway. Other
+  wrappers (tests, containerfiles) keep an upstream ``url`` only if it is an
+  absolute http(s) URL.
+* Tool classes are merged by name across upstreams, so a class is named by
+  its name: ``{"id": "Workflow", "name": "Workflow", ...}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..trs.models import FileWrapper, Tool, ToolClass, ToolVersion
+from ..trs.types import Language
+from ..upstream import Upstream
+from .ids import gateway_id, quote_segment
+
+__all__ = ["Links", "present_tool", "present_tool_class", "present_version", "present_wrapper"]
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Absolute gateway URLs below one TRS base path (``https://host/ga4gh/trs/v2``)."""
+
+    base: str
+
+    def tools(self) -> str:
+        return f"{self.base}/tools"
+
+    def tool(self, gid: str) -> str:
+        return f"{self.base}/tools/{quote_segment(gid)}"
+
+    def version(self, gid: str, segment: str) -> str:
+        return f"{self.tool(gid)}/versions/{quote_segment(segment)}"
+
+    def plain_descriptor(
+        self, gid: str, segment: str, language: Language, relative: str | None
+    ) -> str:
+        url = f"{self.version(gid, segment)}/PLAIN_{language}/descriptor"
+        if relative:
+            url += "/" + "/".join(quote_segment(p) for p in relative.split("/") if p)
+        return url
+
+
+def canonical_class(toolclass: ToolClass) -> ToolClass:
+    name = toolclass.name or toolclass.id or "Unknown"
+    return ToolClass(id=name, name=name, description=toolclass.description or name)
+
+
+def present_version(
+    upstream: Upstream, tool_id: str, raw: ToolVersion, links: Links
+) -> ToolVersion:
+    gid = gateway_id(upstream.name, tool_id)
+    segment = upstream.version_segment(raw.model_dump(include={"id", "name"}))
+    version_id = raw.id
+    if version_id.startswith(f"{tool_id}:"):
+        version_id = gateway_id(upstream.name, version_id)
+    return raw.model_copy(update={"url": links.version(gid, segment), "id": version_id})
+
+
+def present_tool(upstream: Upstream, raw: Tool, links: Links) -> Tool:
+    gid = gateway_id(upstream.name, raw.id)
+    return raw.model_copy(
+        update={
+            "id": gid,
+            "url": links.tool(gid),
+            "toolclass": canonical_class(raw.toolclass),
+            "versions": [present_version(upstream, raw.id, v, links) for v in raw.versions],
+        }
+    )
+
+
+def present_tool_class(raw: dict[str, Any]) -> ToolClass | None:
+    toolclass = ToolClass.model_validate(raw)
+    if not (toolclass.name or toolclass.id):
+        return None
+    return canonical_class(toolclass)
+
+
+def present_wrapper(raw: FileWrapper, descriptor_url: str | None) -> FileWrapper:
+    url = descriptor_url
+    if url is None and raw.url and raw.url.startswith(("http://", "https://")):
+        url = raw.url
+    return raw.model_copy(update={"url": url})

@@ -1,0 +1,266 @@
+"""The TRS client for one upstream, as the specification describes it.
+
+:class:`Upstream` speaks TRS 2.0.1 exactly; each flavor module subclasses it
+and overrides only where its registry deviates (how ids are encoded, how
+listings page, what "not found" looks like). Every method returns plain JSON
+values checked for shape; the federation layer turns them into gateway
+responses.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import orjson
+
+from ..config import TRS_FILTERS, Flavor, UpstreamConfig
+from ..errors import NotFound, UpstreamBadResponse, UpstreamError, UpstreamUnavailable
+from ..federation.ids import quote_segment
+from ..trs.types import DescriptorType, Language
+from .transport import RawResponse, Transport
+
+__all__ = ["RawPage", "Upstream"]
+
+JSON = Any
+
+
+@dataclass(slots=True)
+class RawPage:
+    """Up to ``count`` tools from an upstream's own listing, and whether it ended."""
+
+    items: list[dict[str, JSON]]
+    exhausted: bool
+
+
+class Upstream:
+    """A TRS 2.0.1 registry that follows the specification."""
+
+    flavor: ClassVar[Flavor] = Flavor.GENERIC
+    native_filters: ClassVar[frozenset[str]] = TRS_FILTERS
+    """Filters sent upstream; the gateway re-checks every filter on the results."""
+    not_found_statuses: ClassVar[frozenset[int]] = frozenset({404, 410})
+    serves_zip: ClassVar[bool] = True
+    max_page_requests: ClassVar[int] = 20
+
+    def __init__(self, config: UpstreamConfig, transport: Transport) -> None:
+        self.config = config
+        self.transport = transport
+        self.name = config.name
+        self.native = self.native_filters - set(config.local_filters)
+
+    # -- paths -------------------------------------------------------------
+
+    def encode(self, value: str) -> str:
+        """One path segment as this upstream expects ids and versions encoded."""
+        return quote_segment(value)
+
+    def tool_path(self, tool_id: str) -> str:
+        return f"/tools/{self.encode(tool_id)}"
+
+    def version_path(self, tool_id: str, version: str) -> str:
+        return f"{self.tool_path(tool_id)}/versions/{self.encode(version)}"
+
+    def type_segment(self, dtype: DescriptorType) -> str:
+        return dtype.canonical
+
+    def relative_path(self, path: str) -> str:
+        return quote_segment(path.lstrip("/"))
+
+    def version_segment(self, version: Mapping[str, JSON]) -> str:
+        """The ``{version_id}`` this upstream expects for one of its versions."""
+        return str(version.get("id") or version.get("name") or "")
+
+    # -- requests ----------------------------------------------------------
+
+    async def request(
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        accept: str = "application/json",
+        headers: Mapping[str, str] | None = None,
+    ) -> RawResponse:
+        return await self.transport.get(path, params, accept, headers)
+
+    def check(self, response: RawResponse, what: str) -> None:
+        """Raise the gateway error an unsuccessful answer stands for."""
+        status = response.status
+        if status == 200:
+            return
+        if status in self.not_found_statuses:
+            raise NotFound(f"{what} not found on upstream {self.name!r}")
+        if status >= 500:
+            raise UpstreamUnavailable(self.name, f"HTTP {status} for {what}")
+        if status in (401, 403):
+            raise UpstreamBadResponse(self.name, f"HTTP {status}: access to {what} refused")
+        if status == 400:
+            message = _error_message(response.body)
+            raise NotFound(
+                f"{what} not found on upstream {self.name!r}"
+                + (f" (it answered: {message})" if message else "")
+            )
+        raise UpstreamBadResponse(self.name, f"unexpected HTTP {status} for {what}")
+
+    def parse_json(self, response: RawResponse, what: str) -> JSON:
+        try:
+            return orjson.loads(response.body)
+        except orjson.JSONDecodeError:
+            kind = "HTML" if response.body.lstrip()[:1] == b"<" else "not JSON"
+            raise UpstreamBadResponse(self.name, f"{what}: answer is {kind}") from None
+
+    async def get_json(
+        self, path: str, what: str, params: Mapping[str, str] | None = None
+    ) -> JSON:
+        response = await self.request(path, params)
+        self.check(response, what)
+        return self.parse_json(response, what)
+
+    async def get_object(self, path: str, what: str) -> dict[str, JSON]:
+        value = await self.get_json(path, what)
+        if not isinstance(value, dict):
+            raise self.wrong_shape(what, "an object", value)
+        return value
+
+    async def get_list(self, path: str, what: str) -> list[JSON]:
+        value = await self.get_json(path, what)
+        if not isinstance(value, list):
+            raise self.wrong_shape(what, "a list", value)
+        return value
+
+    def wrong_shape(self, what: str, expected: str, value: JSON) -> UpstreamError:
+        return UpstreamBadResponse(
+            self.name, f"{what}: expected {expected}, got {type(value).__name__}"
+        )
+
+    # -- listing -----------------------------------------------------------
+
+    def list_params(self, filters: Mapping[str, str]) -> dict[str, str]:
+        """The filters this upstream applies itself, in its own spelling."""
+        return {k: v for k, v in filters.items() if k in self.native}
+
+    async def list_tools(self, filters: Mapping[str, str], start: int, count: int) -> RawPage:
+        """Tools ``start`` .. ``start+count`` of the upstream's (filtered) listing.
+
+        Item-index offsets, as every known registry but Dockstore uses. A short
+        page ends the listing unless the upstream still offers ``next_page``
+        (it capped our limit), in which case the rest is fetched.
+        """
+        items: list[dict[str, JSON]] = []
+        params = self.list_params(filters)
+        for _ in range(self.max_page_requests):
+            want = count - len(items)
+            query = {**params, "offset": str(start + len(items)), "limit": str(want)}
+            response = await self.request("/tools", query)
+            if response.status == 204:
+                return RawPage(items, exhausted=True)
+            self.check(response, "tool listing")
+            batch = self.parse_json(response, "tool listing")
+            if not isinstance(batch, list):
+                raise self.wrong_shape("tool listing", "a list", batch)
+            items.extend(t for t in batch if isinstance(t, dict))
+            if len(items) >= count:
+                return RawPage(items[:count], exhausted=False)
+            if not batch or "next_page" not in response.headers:
+                return RawPage(items, exhausted=True)
+        return RawPage(items, exhausted=False)
+
+    # -- single resources --------------------------------------------------
+
+    async def get_tool(self, tool_id: str) -> dict[str, JSON]:
+        return await self.get_object(self.tool_path(tool_id), f"tool {tool_id!r}")
+
+    async def get_versions(self, tool_id: str) -> list[JSON]:
+        return await self.get_list(
+            f"{self.tool_path(tool_id)}/versions", f"versions of {tool_id!r}"
+        )
+
+    async def get_version(self, tool_id: str, version: str) -> dict[str, JSON]:
+        return await self.get_object(
+            self.version_path(tool_id, version), f"version {version!r} of {tool_id!r}"
+        )
+
+    def descriptor_path(
+        self, tool_id: str, version: str, dtype: DescriptorType, relative: str | None
+    ) -> str:
+        path = f"{self.version_path(tool_id, version)}/{self.type_segment(dtype)}/descriptor"
+        if relative is not None:
+            path += "/" + self.relative_path(relative)
+        return path
+
+    async def get_descriptor(
+        self, tool_id: str, version: str, language: Language, relative: str | None
+    ) -> dict[str, JSON]:
+        what = f"{language} descriptor {relative or '(primary)'} of {tool_id!r} {version!r}"
+        path = self.descriptor_path(tool_id, version, DescriptorType(language), relative)
+        return await self.get_object(path, what)
+
+    async def get_plain_descriptor(
+        self, tool_id: str, version: str, language: Language, relative: str | None
+    ) -> bytes:
+        """The raw file, for when the JSON wrapper carries no ``content``."""
+        what = f"plain {language} descriptor {relative or '(primary)'} of {tool_id!r}"
+        dtype = DescriptorType(language, plain=True)
+        response = await self.request(
+            self.descriptor_path(tool_id, version, dtype, relative), accept="text/plain"
+        )
+        self.check(response, what)
+        return response.body
+
+    async def get_files(self, tool_id: str, version: str, language: Language) -> list[JSON]:
+        path = f"{self.version_path(tool_id, version)}/{self.type_segment(DescriptorType(language))}"
+        return await self.get_list(f"{path}/files", f"{language} files of {tool_id!r} {version!r}")
+
+    async def get_zip(self, tool_id: str, version: str, language: Language) -> bytes | None:
+        """The upstream's own zip of a version's files, or ``None`` if it has none."""
+        if not self.serves_zip:
+            return None
+        path = f"{self.version_path(tool_id, version)}/{self.type_segment(DescriptorType(language))}"
+        response = await self.request(
+            f"{path}/files",
+            {"format": "zip"},
+            accept="application/zip",
+            headers={"Accept-Encoding": "identity"},
+        )
+        if response.status != 200 or not _is_zip(response.body):
+            return None
+        return response.body
+
+    async def get_tests(self, tool_id: str, version: str, language: Language) -> list[JSON]:
+        path = f"{self.version_path(tool_id, version)}/{self.type_segment(DescriptorType(language))}"
+        return await self.get_list(f"{path}/tests", f"{language} tests of {tool_id!r} {version!r}")
+
+    async def get_containerfile(self, tool_id: str, version: str) -> list[JSON]:
+        path = f"{self.version_path(tool_id, version)}/containerfile"
+        return await self.get_list(path, f"containerfile of {tool_id!r} {version!r}")
+
+    async def get_tool_classes(self) -> list[JSON]:
+        return await self.get_list("/toolClasses", "tool classes")
+
+    async def get_service_info(self) -> dict[str, JSON] | None:
+        return await self.get_object("/service-info", "service-info")
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+
+def _error_message(body: bytes) -> str | None:
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(value, dict) and isinstance(value.get("message"), str):
+        return str(value["message"])[:200]
+    return None
+
+
+def _is_zip(body: bytes) -> bool:
+    if not body.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return False
+    try:
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            return archive.testzip() is None
+    except zipfile.BadZipFile:
+        return False

@@ -1,0 +1,254 @@
+"""Fake Yevis registry: a static TRS tree served the way GitHub Pages serves it (section 5).
+
+``write_static_tree`` renders the catalogue as one ``index.json`` per TRS route, exactly like
+``yevis publish`` writes its ``gh-pages`` branch.  ``StaticRegistry`` serves such a directory:
+
+* ``GET /x/y/`` and ``GET /x/y`` both answer ``/x/y/index.json`` (``application/json``);
+* query strings are ignored: no filtering, no pagination, no paging headers;
+* anything missing -> 404 with GitHub's HTML page (``text/html``);
+* the TRS API sits at the site root (``base_path == ""``).
+
+Yevis payload quirks: no ``aliases`` / ``meta_version``; ``has_checker`` always true with the
+yevis-cli repository as ``checker_url``; toolclass id ``"workflow"``; versions ``verified: true``
+with GitHub Actions run URLs; a version's ``name`` is the tool's name; checksum type ``sha256``;
+``/containerfile`` always ``[]``.  ``absolute_file_paths=True`` also reproduces Yevis' ``/files``
+paths being absolute Zenodo URLs.
+
+The tree is rewritten automatically when ``registry.tools`` changes between requests.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import quote, unquote
+
+from aiohttp import web
+
+from .catalog import FakeFile, FakeTool, FakeVersion
+from .common import FakeRegistry, relative_to_primary, sha256_hex
+
+SITE_URL = "https://fake-org.github.io/workflow-registry"
+CHECKER_URL = "https://github.com/ddbj/yevis-cli"
+TOOL_CLASS = {"id": "workflow", "name": "Workflow", "description": "A computational workflow"}
+TOP_LEVEL = ("service-info", "toolClasses", "tools")
+GITHUB_404 = (
+    "<!DOCTYPE html>\n<html>\n  <head>\n"
+    '    <meta http-equiv="Content-type" content="text/html; charset=utf-8">\n'
+    "    <title>Page not found &middot; GitHub Pages</title>\n  </head>\n  <body>\n"
+    '    <div class="container">\n      <h1>404</h1>\n'
+    "      <p><strong>File not found</strong></p>\n"
+    "      <p>The site configured at this address does not contain the requested file.</p>\n"
+    "    </div>\n  </body>\n</html>\n"
+)
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _version_id(version: FakeVersion) -> str:
+    return version.id or version.name
+
+
+def _zenodo_base(tool: FakeTool, version: FakeVersion) -> str:
+    bucket = uuid.uuid5(uuid.NAMESPACE_URL, f"{tool.id}/{_version_id(version)}")
+    return f"https://zenodo.example/api/files/{bucket}"
+
+
+def _write(path: Path, data: Any) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "index.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+def _checksum(text: str) -> list[dict[str, str]]:
+    return [{"checksum": sha256_hex(text), "type": "sha256"}]
+
+
+def _version_json(tool: FakeTool, index: int, version: FakeVersion) -> dict[str, Any]:
+    return {
+        "author": list(version.author),
+        "name": tool.name,
+        "url": f"{SITE_URL}/tools/{_seg(tool.id)}/versions/{_seg(_version_id(version))}",
+        "id": _version_id(version),
+        "descriptor_type": list(version.descriptor_types),
+        "verified": True,
+        "verified_source": [
+            f"https://github.com/fake-org/workflow-registry/actions/runs/{2256980244 + index}"
+        ],
+    }
+
+
+def _tool_json(tool: FakeTool) -> dict[str, Any]:
+    return {
+        "url": f"{SITE_URL}/tools/{_seg(tool.id)}",
+        "id": tool.id,
+        "organization": tool.organization,
+        "name": tool.name,
+        "toolclass": dict(TOOL_CLASS),
+        "description": tool.description,
+        "has_checker": True,
+        "checker_url": CHECKER_URL,
+        "versions": [_version_json(tool, i, v) for i, v in enumerate(tool.versions)],
+    }
+
+
+def _wrapper(tool: FakeTool, version: FakeVersion, f: FakeFile) -> dict[str, Any]:
+    return {
+        "content": f.content,
+        "checksum": _checksum(f.content),
+        "url": f"{_zenodo_base(tool, version)}/{f.path}",
+    }
+
+
+def write_static_tree(
+    root: Path, tools: list[FakeTool], *, absolute_file_paths: bool = False
+) -> None:
+    """Write the Yevis ``gh-pages`` layout for ``tools`` under ``root``.
+
+    Every route ``R`` becomes ``root/R/index.json``; each id / version / path segment is
+    ``quote(segment, safe="")``.  Non-primary files are reachable as
+    ``{TYPE}/descriptor/<p1>/<p2>/index.json`` (path relative to the primary descriptor).
+    With ``absolute_file_paths`` the ``/files`` paths are absolute URLs, as Yevis publishes them.
+    """
+    root = Path(root)
+    _write(
+        root / "service-info",
+        {
+            "id": "io.github.fake-org.workflow-registry",
+            "name": "Yevis fake-org/workflow-registry",
+            "type": {"group": "yevis", "artifact": "yevis", "version": "2.0.1"},
+            "description": (
+                "The GA4GH TRS API generated by Yevis (https://github.com/sapporo-wes/yevis-cli)"
+            ),
+            "organization": {"name": "fake-org", "url": "https://github.com/fake-org"},
+            "createdAt": "2022-04-01T00:00:00Z",
+            "updatedAt": "2023-06-09T08:34:20Z",
+            "version": "20230609083420",
+        },
+    )
+    _write(root / "toolClasses", [dict(TOOL_CLASS)])
+    _write(root / "tools", [_tool_json(t) for t in tools])
+    for tool in tools:
+        tool_dir = root / "tools" / _seg(tool.id)
+        _write(tool_dir, _tool_json(tool))
+        _write(
+            tool_dir / "versions",
+            [_version_json(tool, i, v) for i, v in enumerate(tool.versions)],
+        )
+        for index, version in enumerate(tool.versions):
+            version_dir = tool_dir / "versions" / _seg(_version_id(version))
+            _write(version_dir, _version_json(tool, index, version))
+            _write(version_dir / "containerfile", [])
+            for kind in version.descriptor_types:
+                _write_type_dir(version_dir / _seg(kind), tool, version, absolute_file_paths)
+
+
+def _write_type_dir(
+    type_dir: Path, tool: FakeTool, version: FakeVersion, absolute_file_paths: bool
+) -> None:
+    primary = version.primary
+    descriptor_dir = type_dir / "descriptor"
+    if primary is not None:
+        _write(descriptor_dir, _wrapper(tool, version, primary))
+    for f in version.files:
+        if f is primary:
+            continue
+        parts = [p for p in relative_to_primary(version, f).split("/") if p]
+        if not parts or "index.json" in parts or any(p in (".", "..") for p in parts):
+            continue  # cannot be represented as a directory of the static tree
+        _write(descriptor_dir.joinpath(*map(_seg, parts)), _wrapper(tool, version, f))
+    base = _zenodo_base(tool, version)
+    _write(
+        type_dir / "files",
+        [
+            {
+                "path": f"{base}/{f.path}" if absolute_file_paths else relative_to_primary(
+                    version, f
+                ),
+                "file_type": f.file_type,
+                "checksum": _checksum(f.content)[0],
+            }
+            for f in version.files
+        ],
+    )
+    _write(
+        type_dir / "tests",
+        [
+            {"content": f.content, "checksum": _checksum(f.content)}
+            for f in version.files_of_type("TEST_FILE")
+        ],
+    )
+
+
+class StaticRegistry(FakeRegistry):
+    flavor: ClassVar[str] = "static"
+    BASE_PATH: ClassVar[str] = ""
+    EXTRA_KNOBS: ClassVar[dict[str, Any]] = {"root": None, "absolute_file_paths": False}
+
+    root: Path | None
+    absolute_file_paths: bool
+
+    def _setup_routes(self) -> None:
+        self._owns_root = self.root is None
+        self.root = Path(tempfile.mkdtemp(prefix="trs-static-")) if self.root is None else Path(
+            self.root
+        )
+        self._fingerprint = ""
+        self.rebuild()
+        self.app.router.add_get("/{tail:.*}", self._serve)
+        self.app.on_cleanup.append(self._cleanup)
+
+    @property
+    def site_root(self) -> Path:
+        assert self.root is not None
+        return self.root
+
+    def rebuild(self) -> None:
+        """Rewrite the tree from ``self.tools`` (done automatically when they change)."""
+        for name in TOP_LEVEL:
+            shutil.rmtree(self.site_root / name, ignore_errors=True)
+        write_static_tree(
+            self.site_root, self.tools, absolute_file_paths=self.absolute_file_paths
+        )
+        self._fingerprint = repr((self.tools, self.absolute_file_paths))
+
+    async def _cleanup(self, app: web.Application) -> None:
+        if self._owns_root:
+            shutil.rmtree(self.site_root, ignore_errors=True)
+
+    def _candidates(self, raw_path: str) -> list[Path]:
+        raw_segments = [s for s in raw_path.split("/") if s]
+        per_segment = [_seg(unquote(s)) for s in raw_segments]
+        fully_decoded = [_seg(s) for s in unquote(raw_path).split("/") if s]
+        return [self.site_root.joinpath(*per_segment), self.site_root.joinpath(*fully_decoded)]
+
+    def _locate(self, raw_path: str) -> Path | None:
+        root = self.site_root.resolve()
+        for candidate in self._candidates(raw_path):
+            for path in (candidate, candidate / "index.json"):
+                resolved = path.resolve()
+                if resolved.is_file() and resolved.is_relative_to(root):
+                    return resolved
+        return None
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        if repr((self.tools, self.absolute_file_paths)) != self._fingerprint:
+            self.rebuild()
+        raw_path = request.raw_path.split("?", 1)[0]
+        path = self._locate(raw_path)
+        if path is None:
+            return web.Response(status=404, text=GITHUB_404, content_type="text/html")
+        if path.suffix == ".json":
+            content_type = "application/json"
+        else:
+            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return web.Response(
+            body=path.read_bytes(),
+            headers={"Content-Type": f"{content_type}; charset=utf-8"},
+        )
