@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -36,7 +37,12 @@ from .catalog import FakeTool, FakeVersion
 from .common import FakeRegistry, empty_response, find_version, json_response, page_link
 
 PUBLIC_BASE = "http://api.biocontainers.example/ga4gh/trs/v2"
-TOOL_CLASSES = {"CommandLineTool": "0", "Workflow": "1", "CommandLineMultiTool": "3", "Service": "4"}
+TOOL_CLASSES = {
+    "CommandLineTool": "0",
+    "Workflow": "1",
+    "CommandLineMultiTool": "3",
+    "Service": "4",
+}
 NOT_IMPLEMENTED = "Not yet implemented!"
 DEFAULT_LIMIT = 1000
 
@@ -53,7 +59,7 @@ def problem(status: int, title: str, detail: str) -> web.Response:
     )
 
 
-def version_key(tool: FakeTool) -> Any:
+def version_key(tool: FakeTool) -> Callable[[int, FakeVersion], str]:
     def key(index: int, version: FakeVersion) -> str:
         return version.id or f"{tool.id}-{version.name}"
 
@@ -195,9 +201,7 @@ class BioContainersRegistry(FakeRegistry):
         return bc_json("do some magic!")
 
     async def tool_classes(self, request: web.Request) -> web.StreamResponse:
-        return bc_json(
-            [{"description": n, "id": i, "name": n} for n, i in TOOL_CLASSES.items()]
-        )
+        return bc_json([{"description": n, "id": i, "name": n} for n, i in TOOL_CLASSES.items()])
 
     async def list_tools(self, request: web.Request) -> web.StreamResponse:
         query = request.query

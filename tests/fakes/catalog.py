@@ -7,6 +7,7 @@ renders them the way the real registry would (ids, field sets, URLs, quirks).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 FILE_TYPES = (
     "PRIMARY_DESCRIPTOR",
@@ -40,7 +41,7 @@ class FakeVersion:
     files: list[FakeFile] = field(default_factory=list)
     is_production: bool = False
     author: list[str] = field(default_factory=list)
-    images: list[dict] = field(default_factory=list)
+    images: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def primary(self) -> FakeFile | None:
@@ -66,4 +67,4 @@ class FakeTool:
     aliases: list[str] = field(default_factory=list)
     versions: list[FakeVersion] = field(default_factory=list)
     has_checker: bool = False
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)

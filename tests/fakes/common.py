@@ -8,6 +8,7 @@ subclasses it, registers its routes in ``_setup_routes`` and renders ``self.tool
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import json
@@ -62,7 +63,8 @@ class FakeRegistry:
 
     Runtime knobs (plain attributes, change them at any time):
 
-    * ``mode``: "ok" | "error500" | "hang" | "html" | "badjson" | "empty200", applied to every route;
+    * ``mode``: one of ``MODES`` ("ok", "error500", "hang", "html", "badjson", "empty200"),
+      applied to every route;
     * ``delay``: seconds slept before answering any request;
     * ``list_delay``: extra seconds slept before answering ``GET /tools`` only (slow listings);
     * ``hang_seconds``: how long "hang" sleeps (default 60; cut short when the server shuts down);
@@ -146,10 +148,8 @@ class FakeRegistry:
             await asyncio.sleep(self.delay)
         mode = self.mode
         if mode == "hang":
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._release.wait(), timeout=self.hang_seconds)
-            except TimeoutError:
-                pass
             return web.Response(status=503, text="hung request released")
         if mode == "error500":
             return json_response({"code": 500, "message": "Internal Server Error"}, status=500)
@@ -304,6 +304,7 @@ def resolve_relative_path(
 
     With a leading '/', the path is first tried from the repository root (Dockstore's reading).
     """
+
     def norm(path: str) -> str:
         path = posixpath.normpath(path).lstrip("/")
         return path.lower() if fold_case else path
@@ -337,7 +338,7 @@ def java_url_decode(value: str) -> str:
         elif ch == "%":
             pair = value[i + 1 : i + 3]
             if len(pair) < 2 or any(c not in "0123456789abcdefABCDEF" for c in pair):
-                raise ValueError(f"URLDecoder: Illegal hex characters in escape (%) pattern {pair!r}")
+                raise ValueError(f"URLDecoder: Illegal hex characters in escape (%) pattern {pair}")
             out.append(int(pair, 16))
             i += 3
         else:

@@ -31,6 +31,7 @@ Quirks reproduced:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -210,9 +211,7 @@ class DockstoreRegistry(FakeRegistry):
         except ValueError:
             return ds_error(400, "Could not decode registry id")
         if len(id_segments(tool_id)) < 3:
-            return ds_error(
-                400, "Tool ID should have at least 3 separate segments, separated by /"
-            )
+            return ds_error(400, "Tool ID should have at least 3 separate segments, separated by /")
         tool = self.find_tool(tool_id)
         return tool if tool is not None else empty_response(404, "Not Found : tool not found")
 
@@ -239,7 +238,7 @@ class DockstoreRegistry(FakeRegistry):
         versions = DockstoreRegistry.visible_versions(tool)
         name = tool.name or "/".join(segments[2:])
         organization = tool.organization or (segments[1] if len(segments) > 1 else "")
-        checks = {
+        checks: dict[str, Callable[[str], bool]] = {
             "id": lambda v: tool.id == v,
             "alias": lambda v: v in tool.aliases,
             "toolClass": lambda v: tool.toolclass.lower() == v.lower(),

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -95,9 +96,7 @@ class GenericRegistry(FakeRegistry):
             "organization": tool.organization,
             "toolclass": self._toolclass(tool.toolclass),
             "url": self._tool_url(request, tool),
-            "versions": [
-                self._version_json(request, tool, i) for i in range(len(tool.versions))
-            ],
+            "versions": [self._version_json(request, tool, i) for i in range(len(tool.versions))],
         }
 
     def _wrapper(self, request: web.Request, f: FakeFile, kind: str) -> dict[str, Any]:
@@ -119,7 +118,7 @@ class GenericRegistry(FakeRegistry):
         registries = {str(img.get("registry_host", "")) for v in versions for img in v.images}
         if "registry" in tool.extra:
             registries.add(str(tool.extra["registry"]))
-        checks = {
+        checks: dict[str, Callable[[str], bool]] = {
             "id": lambda v: tool.id == v,
             "alias": lambda v: v in tool.aliases,
             "toolClass": lambda v: tool.toolclass == v,
@@ -136,9 +135,7 @@ class GenericRegistry(FakeRegistry):
 
     # ------------------------------------------------------------------ lookups
 
-    def _lookup(
-        self, request: web.Request
-    ) -> tuple[FakeTool, FakeVersion, str] | web.Response:
+    def _lookup(self, request: web.Request) -> tuple[FakeTool, FakeVersion, str] | web.Response:
         tool = self.find_tool(request.match_info["id"])
         if tool is None:
             return error(404, f"Tool not found: {request.match_info['id']}")
@@ -287,4 +284,3 @@ class GenericRegistry(FakeRegistry):
         if plain:
             return text_response(dump_json([f.content for f in test_files]))
         return json_response([self._wrapper(request, f, kind) for f in test_files])
-

@@ -19,6 +19,7 @@ The tree is rewritten automatically when ``registry.tools`` changes between requ
 
 from __future__ import annotations
 
+import asyncio
 import json
 import mimetypes
 import shutil
@@ -168,9 +169,9 @@ def _write_type_dir(
         type_dir / "files",
         [
             {
-                "path": f"{base}/{f.path}" if absolute_file_paths else relative_to_primary(
-                    version, f
-                ),
+                "path": f"{base}/{f.path}"
+                if absolute_file_paths
+                else relative_to_primary(version, f),
                 "file_type": f.file_type,
                 "checksum": _checksum(f.content)[0],
             }
@@ -196,8 +197,8 @@ class StaticRegistry(FakeRegistry):
 
     def _setup_routes(self) -> None:
         self._owns_root = self.root is None
-        self.root = Path(tempfile.mkdtemp(prefix="trs-static-")) if self.root is None else Path(
-            self.root
+        self.root = (
+            Path(tempfile.mkdtemp(prefix="trs-static-")) if self.root is None else Path(self.root)
         )
         self._fingerprint = ""
         self.rebuild()
@@ -213,9 +214,7 @@ class StaticRegistry(FakeRegistry):
         """Rewrite the tree from ``self.tools`` (done automatically when they change)."""
         for name in TOP_LEVEL:
             shutil.rmtree(self.site_root / name, ignore_errors=True)
-        write_static_tree(
-            self.site_root, self.tools, absolute_file_paths=self.absolute_file_paths
-        )
+        write_static_tree(self.site_root, self.tools, absolute_file_paths=self.absolute_file_paths)
         self._fingerprint = repr((self.tools, self.absolute_file_paths))
 
     async def _cleanup(self, app: web.Application) -> None:
@@ -241,6 +240,8 @@ class StaticRegistry(FakeRegistry):
         if repr((self.tools, self.absolute_file_paths)) != self._fingerprint:
             self.rebuild()
         raw_path = request.raw_path.split("?", 1)[0]
+        if self.list_delay > 0 and raw_path.strip("/") in ("tools", "tools/index.json"):
+            await asyncio.sleep(self.list_delay)
         path = self._locate(raw_path)
         if path is None:
             return web.Response(status=404, text=GITHUB_404, content_type="text/html")

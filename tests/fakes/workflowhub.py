@@ -176,8 +176,7 @@ class WorkflowHubRegistry(FakeRegistry):
         if present("checker") and params["checker"].lower() != "false":
             return False
         return not (
-            present("author")
-            and not any(params["author"] in v.author for v in tool.versions)
+            present("author") and not any(params["author"] in v.author for v in tool.versions)
         )
 
     # ------------------------------------------------------------------ handlers
@@ -303,4 +302,3 @@ class WorkflowHubRegistry(FakeRegistry):
             return found
         _, version, _ = found
         return wh_json([self._wrapper(f) for f in version.files if TESTS_PATTERN.search(f.path)])
-
