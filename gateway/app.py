@@ -8,7 +8,7 @@ The TRS routes are one sub-application per configured base path.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 
 from aiohttp import web
@@ -25,11 +25,12 @@ __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 EXPOSED_HEADERS = ", ".join([*PAGINATION_HEADERS, MISSING_HEADER, "Content-Disposition"])
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error leaves as a TRS ``Error`` JSON body; never a traceback."""
     try:
         return await handler(request)
@@ -56,7 +57,7 @@ async def error_middleware(request: web.Request, handler: web.Handler) -> web.St
 
 
 @web.middleware
-async def cors_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Let browser portals read the API, including the pagination headers."""
     response = await handler(request)
     response.headers.setdefault("Access-Control-Allow-Origin", "*")

@@ -38,13 +38,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="address to listen on (overrides server.host)")
     serve.add_argument("--port", type=int, help="port to listen on (overrides server.port)")
-    serve.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-    )
+    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("path", metavar="PATH")
     return parser
+
+
+def _cache_summary(config: GatewayConfig) -> str:
+    return f"Redis {config.cache.redis_url}" if config.cache.redis_url else "in-process only"
 
 
 def summary(config: GatewayConfig) -> str:
@@ -54,7 +56,7 @@ def summary(config: GatewayConfig) -> str:
         f"base paths: {', '.join(config.server.base_paths)}",
         f"federation: deadline {config.federation.deadline:g}s, "
         f"limit {config.federation.default_limit} (max {config.federation.max_limit})",
-        f"cache: {'Redis ' + config.cache.redis_url if config.cache.redis_url else 'in-process only'}",
+        f"cache: {_cache_summary(config)}",
         f"upstreams ({len(config.upstreams)}):",
     ]
     for u in config.upstreams:

@@ -272,7 +272,9 @@ def default_config_path() -> Path:
 def _interpolate(node: Any, path: str, missing: list[str]) -> Any:
     """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of the tree."""
     if isinstance(node, dict):
-        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), missing) for k, v in node.items()}
+        return {
+            k: _interpolate(v, f"{path}.{k}" if path else str(k), missing) for k, v in node.items()
+        }
     if isinstance(node, list):
         return [_interpolate(v, f"{path}[{i}]", missing) for i, v in enumerate(node)]
     if isinstance(node, str):

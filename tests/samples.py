@@ -78,7 +78,9 @@ def workflowhub_tools(count: int, start: int = 100) -> list[FakeTool]:
                     id=str(v),
                     descriptor_types=["GALAXY"],
                     files=[
-                        FakeFile("workflow.ga", '{"a_galaxy_workflow": "true"}', "PRIMARY_DESCRIPTOR")
+                        FakeFile(
+                            "workflow.ga", '{"a_galaxy_workflow": "true"}', "PRIMARY_DESCRIPTOR"
+                        )
                     ],
                 )
                 for v in (1, 2)

@@ -31,4 +31,3 @@ def assert_valid(instance: Any, schema: str, *, array: bool = False) -> None:
     ref: dict[str, Any] = {"$ref": f"{SPEC_URI}#/components/schemas/{schema}"}
     wanted = {"type": "array", "items": ref} if array else ref
     Draft4Validator(wanted, registry=_registry()).validate(instance)
-

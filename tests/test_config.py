@@ -65,7 +65,10 @@ def test_duplicate_upstream_names_are_rejected() -> None:
 
 def test_env_interpolation_fills_secrets_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOKEN_FOR_TEST", "s3cret")
-    text = MINIMAL + "    auth: {bearer_token: '${TOKEN_FOR_TEST}'}\nfederation: {deadline: '${NOPE_X:-7}'}\n"
+    text = (
+        MINIMAL
+        + "    auth: {bearer_token: '${TOKEN_FOR_TEST}'}\nfederation: {deadline: '${NOPE_X:-7}'}\n"
+    )
     config = parse_config(text, "test.yaml")
     auth = config.upstreams[0].auth
     assert auth is not None and auth.as_headers() == {"Authorization": "Bearer s3cret"}
@@ -114,9 +117,7 @@ def test_default_config_serves_the_demo_registry_offline() -> None:
     assert Path(demo.url.removeprefix("file://"), "tools", "index.json").is_file()
 
 
-def test_config_env_var_selects_the_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_config_env_var_selects_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "gw.yaml"
     path.write_text(MINIMAL)
     monkeypatch.setenv("TRS_GATEWAY_CONFIG", str(path))

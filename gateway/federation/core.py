@@ -221,14 +221,18 @@ class Federation:
         raw = await self._with_version(
             where, version, lambda seg: where.upstream.get_tests(where.tool_id, seg, language)
         )
-        return [present_wrapper(w, None) for w in self._validate_list(where.upstream, FileWrapper, raw)]
+        return [
+            present_wrapper(w, None) for w in self._validate_list(where.upstream, FileWrapper, raw)
+        ]
 
     async def containerfile(self, value: str, version: str) -> list[FileWrapper]:
         where = await self.locate(value)
         raw = await self._with_version(
             where, version, lambda seg: where.upstream.get_containerfile(where.tool_id, seg)
         )
-        return [present_wrapper(w, None) for w in self._validate_list(where.upstream, FileWrapper, raw)]
+        return [
+            present_wrapper(w, None) for w in self._validate_list(where.upstream, FileWrapper, raw)
+        ]
 
     async def zip(self, value: str, version: str, language: Language) -> ZipArchive:
         """A zip of the version's files: the upstream's own, or built from its files."""
@@ -277,7 +281,10 @@ class Federation:
             for (item, name), result in zip(entries, results, strict=True):
                 if isinstance(result, bytes):
                     archive.writestr(name, result)
-                elif isinstance(result, NotFound) and item.file_type is not FileType.PRIMARY_DESCRIPTOR:
+                elif (
+                    isinstance(result, NotFound)
+                    and item.file_type is not FileType.PRIMARY_DESCRIPTOR
+                ):
                     missing.append(item.path or name)
                 elif isinstance(result, BaseException):
                     raise result
@@ -298,9 +305,7 @@ class Federation:
     ) -> ListingPage:
         filters = parse_filters(query)
         upstreams, filters = self.select(filters)
-        return await list_tools(
-            upstreams, filters, limit, offset, self.deadline, self.cursor_key
-        )
+        return await list_tools(upstreams, filters, limit, offset, self.deadline, self.cursor_key)
 
     async def tool_classes(self) -> tuple[list[ToolClass], dict[str, GatewayError]]:
         """The union of every upstream's tool classes, merged by name."""
@@ -333,7 +338,9 @@ class Federation:
             try:
                 out.append(model.model_validate(item))
             except ValidationError:
-                log.warning("upstream %s sent an unusable %s; skipped", upstream.name, model.__name__)
+                log.warning(
+                    "upstream %s sent an unusable %s; skipped", upstream.name, model.__name__
+                )
         return out
 
 
@@ -354,4 +361,3 @@ def _zip_entry_name(path: str) -> str | None:
 def _zip_name(tool_id: str, version: str, language: Language) -> str:
     stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in f"{tool_id}-{version}")
     return f"{stem.strip('-')}-{language}.zip"
-

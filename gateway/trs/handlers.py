@@ -19,7 +19,7 @@ from ..errors import BadRequest, GatewayError
 from ..federation.ids import check_id
 from ..federation.present import Links, present_tool
 from ..keys import BASE_PATH, CONFIG, FEDERATION
-from .models import Service
+from .models import Service, ServiceOrganization, ServiceType
 from .types import DescriptorType, parse_descriptor_type
 
 __all__ = ["MISSING_HEADER", "json_response", "make_trs_app", "missing_header_value"]
@@ -132,9 +132,9 @@ async def service_info(request: web.Request) -> web.Response:
     service = Service(
         id=info.id,
         name=info.name,
-        type={"group": "org.ga4gh", "artifact": "trs", "version": TRS_VERSION},
+        type=ServiceType(group="org.ga4gh", artifact="trs", version=TRS_VERSION),
         description=info.description,
-        organization={"name": info.organization.name, "url": info.organization.url},
+        organization=ServiceOrganization(name=info.organization.name, url=info.organization.url),
         contactUrl=info.contact_url,
         documentationUrl=info.documentation_url,
         environment=info.environment,

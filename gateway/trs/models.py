@@ -281,4 +281,3 @@ class Service(_Model):
 class Error(_Model):
     code: int
     message: str
-

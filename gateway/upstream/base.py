@@ -111,9 +111,7 @@ class Upstream:
             kind = "HTML" if response.body.lstrip()[:1] == b"<" else "not JSON"
             raise UpstreamBadResponse(self.name, f"{what}: answer is {kind}") from None
 
-    async def get_json(
-        self, path: str, what: str, params: Mapping[str, str] | None = None
-    ) -> JSON:
+    async def get_json(self, path: str, what: str, params: Mapping[str, str] | None = None) -> JSON:
         response = await self.request(path, params)
         self.check(response, what)
         return self.parse_json(response, what)
@@ -210,14 +208,18 @@ class Upstream:
         return response.body
 
     async def get_files(self, tool_id: str, version: str, language: Language) -> list[JSON]:
-        path = f"{self.version_path(tool_id, version)}/{self.type_segment(DescriptorType(language))}"
+        path = (
+            f"{self.version_path(tool_id, version)}/{self.type_segment(DescriptorType(language))}"
+        )
         return await self.get_list(f"{path}/files", f"{language} files of {tool_id!r} {version!r}")
 
     async def get_zip(self, tool_id: str, version: str, language: Language) -> bytes | None:
         """The upstream's own zip of a version's files, or ``None`` if it has none."""
         if not self.serves_zip:
             return None
-        path = f"{self.version_path(tool_id, version)}/{self.type_segment(DescriptorType(language))}"
+        path = (
+            f"{self.version_path(tool_id, version)}/{self.type_segment(DescriptorType(language))}"
+        )
         response = await self.request(
             f"{path}/files",
             {"format": "zip"},
@@ -229,7 +231,9 @@ class Upstream:
         return response.body
 
     async def get_tests(self, tool_id: str, version: str, language: Language) -> list[JSON]:
-        path = f"{self.version_path(tool_id, version)}/{self.type_segment(DescriptorType(language))}"
+        path = (
+            f"{self.version_path(tool_id, version)}/{self.type_segment(DescriptorType(language))}"
+        )
         return await self.get_list(f"{path}/tests", f"{language} tests of {tool_id!r} {version!r}")
 
     async def get_containerfile(self, tool_id: str, version: str) -> list[JSON]:

@@ -21,6 +21,14 @@ __all__ = ["WorkflowHubUpstream"]
 class WorkflowHubUpstream(Upstream):
     flavor: ClassVar[Flavor] = Flavor.WORKFLOWHUB
     native_filters: ClassVar[frozenset[str]] = frozenset(
-        {"id", "name", "description", "toolClass", "descriptorType", "organization", "author",
-         "checker"}
+        {
+            "id",
+            "name",
+            "description",
+            "toolClass",
+            "descriptorType",
+            "organization",
+            "author",
+            "checker",
+        }
     )

@@ -16,7 +16,7 @@ from yarl import URL
 
 from gateway.trs.handlers import MISSING_HEADER
 from tests.conftest import GatewayFactory
-from tests.fakes import FakeRegistry, FakeTool, FakeVersion, make_registry_app, start_registry
+from tests.fakes import FakeRegistry, FakeTool, make_registry_app, start_registry
 from tests.samples import (
     biocontainers_tools,
     cwl_workflow_version,
@@ -90,8 +90,10 @@ async def four(upstream: Start, gateway: GatewayFactory) -> Any:
         await upstream(
             "static",
             "static",
-            [FakeTool(id=f"uuid-{i}", name=f"static {i}", versions=[cwl_workflow_version()])
-             for i in range(5)],
+            [
+                FakeTool(id=f"uuid-{i}", name=f"static {i}", versions=[cwl_workflow_version()])
+                for i in range(5)
+            ],
         ),
     ]
     client = await gateway([entry for _, entry in regs])
@@ -110,9 +112,7 @@ def expected_streams(registries: list[FakeRegistry], names: list[str]) -> list[l
 
 
 @pytest.mark.parametrize("limit", [1, 7, 33, 100, 1000])
-async def test_walking_next_page_visits_every_tool_once_in_one_order(
-    four: Any, limit: int
-) -> None:
+async def test_walking_next_page_visits_every_tool_once_in_one_order(four: Any, limit: int) -> None:
     client, registries = four
     ids, responses = await walk(client, f"/ga4gh/trs/v2/tools?limit={limit}")
     names = ["dockstore", "workflowhub", "biocontainers", "static"]
@@ -247,10 +247,10 @@ async def test_failing_upstreams_degrade_the_listing_within_the_deadline(
     upstream: Start, gateway: GatewayFactory
 ) -> None:
     ok, ok_entry = await upstream("good", "dockstore", dockstore_tools(4))
-    five, five_entry = await upstream("fails", "workflowhub", workflowhub_tools(2), mode="error500")
-    hang, hang_entry = await upstream("hangs", "biocontainers", biocontainers_tools(2), mode="hang")
-    html, html_entry = await upstream("html", "generic", dockstore_tools(2, "h"), mode="html")
-    bad, bad_entry = await upstream("broken", "generic", dockstore_tools(2, "b"), mode="badjson")
+    _, five_entry = await upstream("fails", "workflowhub", workflowhub_tools(2), mode="error500")
+    _, hang_entry = await upstream("hangs", "biocontainers", biocontainers_tools(2), mode="hang")
+    _, html_entry = await upstream("html", "generic", dockstore_tools(2, "h"), mode="html")
+    _, bad_entry = await upstream("broken", "generic", dockstore_tools(2, "b"), mode="badjson")
     client = await gateway(
         [ok_entry, five_entry, hang_entry, html_entry, bad_entry], federation={"deadline": 1}
     )
@@ -274,7 +274,7 @@ async def test_failing_upstreams_degrade_the_listing_within_the_deadline(
 async def test_a_recovered_upstream_is_picked_up_by_later_pages(
     upstream: Start, gateway: GatewayFactory
 ) -> None:
-    good, good_entry = await upstream("good", "dockstore", dockstore_tools(6))
+    _, good_entry = await upstream("good", "dockstore", dockstore_tools(6))
     flaky, flaky_entry = await upstream("flaky", "workflowhub", workflowhub_tools(6))
     client = await gateway([good_entry, flaky_entry])
     flaky.mode = "error500"
@@ -329,7 +329,7 @@ async def test_nasty_dockstore_ids_round_trip(
     upstream: Start, gateway: GatewayFactory, tool_id: str
 ) -> None:
     tool = FakeTool(id=tool_id, name="nasty", versions=[cwl_workflow_version("feature/x+y")])
-    reg, entry = await upstream("dockstore", "dockstore", [tool])
+    _, entry = await upstream("dockstore", "dockstore", [tool])
     client = await gateway([entry])
     gid = f"dockstore:{tool_id}"
     listed = await (await client.get("/ga4gh/trs/v2/tools")).json()
@@ -340,8 +340,10 @@ async def test_nasty_dockstore_ids_round_trip(
     assert version_url.endswith("/versions/feature%2Fx%2By")
     version = await client.session.get(URL(version_url, encoded=True))
     assert version.status == 200, await version.text()
-    text = await client.get(f"/ga4gh/trs/v2/tools/{seg(gid)}/versions/{seg('feature/x+y')}"
-                            "/PLAIN_CWL/descriptor/tools/wc.cwl")
+    text = await client.get(
+        f"/ga4gh/trs/v2/tools/{seg(gid)}/versions/{seg('feature/x+y')}"
+        "/PLAIN_CWL/descriptor/tools/wc.cwl"
+    )
     assert text.status == 200 and "wc" in await text.text()
 
 
@@ -364,8 +366,8 @@ async def test_malformed_ids_get_clean_client_errors(
 async def test_unnamespaced_ids_resolve_in_config_order(
     upstream: Start, gateway: GatewayFactory
 ) -> None:
-    first, first_entry = await upstream("first", "dockstore", dockstore_tools(2))
-    second, second_entry = await upstream("second", "dockstore", dockstore_tools(3))
+    _, first_entry = await upstream("first", "dockstore", dockstore_tools(2))
+    _, second_entry = await upstream("second", "dockstore", dockstore_tools(3))
     client = await gateway([first_entry, second_entry])
     shared = seg("#workflow/github.com/org/repo-001")
     assert (await (await client.get(f"/ga4gh/trs/v2/tools/{shared}")).json())["id"].startswith(
@@ -393,7 +395,7 @@ async def test_versions_are_found_by_name_by_id_and_by_namespaced_id(
     upstream: Start, gateway: GatewayFactory
 ) -> None:
     dock, dock_entry = await upstream("dockstore", "dockstore", dockstore_tools(1))
-    hub, hub_entry = await upstream("workflowhub", "workflowhub", workflowhub_tools(1))
+    _, hub_entry = await upstream("workflowhub", "workflowhub", workflowhub_tools(1))
     client = await gateway([dock_entry, hub_entry])
     tool_id = dock.tools[0].id
     gid = seg(f"dockstore:{tool_id}")
@@ -421,13 +423,17 @@ async def test_tool_classes_are_merged_by_name(four: Any) -> None:
     body = await (await client.get("/ga4gh/trs/v2/toolClasses")).json()
     names = [c["name"] for c in body]
     assert len(names) == len(set(names))
-    assert set(names) >= {"CommandLineTool", "Workflow", "Service", "Notebook", "CommandLineMultiTool"}
+    assert set(names) >= {
+        "CommandLineTool",
+        "Workflow",
+        "Service",
+        "Notebook",
+        "CommandLineMultiTool",
+    }
     assert all(c["id"] == c["name"] for c in body)
 
 
-async def test_dockstore_zip_is_passed_through(
-    upstream: Start, gateway: GatewayFactory
-) -> None:
+async def test_dockstore_zip_is_passed_through(upstream: Start, gateway: GatewayFactory) -> None:
     reg, entry = await upstream("dockstore", "dockstore", dockstore_tools(1))
     client = await gateway([entry])
     gid = seg(f"dockstore:{reg.tools[0].id}")
@@ -479,7 +485,9 @@ async def test_biocontainers_quirks_become_spec_answers(
     assert body["versions"][0]["url"].endswith("/tools/bio%3Atool00/versions/tool00-1.0")
     assert (await client.get("/ga4gh/trs/v2/tools/bio%3Anope")).status == 404
     assert (await client.get("/ga4gh/trs/v2/tools/bio%3Atool00/versions/nope")).status == 404
-    response = await client.get("/ga4gh/trs/v2/tools/bio%3Atool00/versions/tool00-1.0/CWL/descriptor")
+    response = await client.get(
+        "/ga4gh/trs/v2/tools/bio%3Atool00/versions/tool00-1.0/CWL/descriptor"
+    )
     assert response.status == 404
 
 

@@ -31,7 +31,9 @@ def test_split_happens_at_the_first_colon_only() -> None:
 
 
 def test_unknown_prefix_leaves_the_id_whole() -> None:
-    assert split_id("#workflow/github.com/o/r", UPSTREAMS) == ToolRef(None, "#workflow/github.com/o/r")
+    assert split_id("#workflow/github.com/o/r", UPSTREAMS) == ToolRef(
+        None, "#workflow/github.com/o/r"
+    )
     assert split_id("zenodo:123", UPSTREAMS) == ToolRef(None, "zenodo:123")
 
 

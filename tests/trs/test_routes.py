@@ -122,7 +122,8 @@ async def test_accept_text_plain_unwraps_a_non_plain_descriptor(client: Any) -> 
 
 
 @pytest.mark.parametrize(
-    "path", ["tools/wc.cwl", "tools%2Fwc.cwl", "%2Ftools%2Fwc.cwl", "/tools/wc.cwl", "./tools/wc.cwl"]
+    "path",
+    ["tools/wc.cwl", "tools%2Fwc.cwl", "%2Ftools%2Fwc.cwl", "/tools/wc.cwl", "./tools/wc.cwl"],
 )
 async def test_relative_descriptor_with_real_and_encoded_slashes(client: Any, path: str) -> None:
     response = await client.get(f"/api/ga4gh/v2{VERSION}/plain-CWL/descriptor/{path}")
