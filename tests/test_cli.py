@@ -1,0 +1,103 @@
+"""The ``trs-gateway`` command as operators run it: a real process on a real port."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DEMO_REGISTRY
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get_json(url: str, timeout: float = 20) -> tuple[dict[str, str], object]:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return dict(response.headers), json.loads(response.read())
+
+
+def wait_for(port: int, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited early with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("serve did not start listening")
+
+
+@pytest.fixture
+def offline_config(tmp_path: Path) -> Path:
+    """The demo registry plus an upstream that refuses connections, like an offline machine."""
+    path = tmp_path / "gateway.yaml"
+    path.write_text(
+        f"""
+server: {{port: 1}}
+upstreams:
+  - {{name: unreachable, url: "http://127.0.0.1:1/ga4gh/trs/v2", flavor: dockstore}}
+  - {{name: demo, url: "{DEMO_REGISTRY.as_uri()}", flavor: static}}
+federation: {{deadline: 5}}
+"""
+    )
+    return path
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_serve_answers_from_the_demo_registry_with_an_upstream_down(
+    offline_config: Path, how: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    argv = [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    env = dict(os.environ)
+    if how == "flag":
+        argv += ["--config", str(offline_config)]
+    else:
+        env["TRS_GATEWAY_CONFIG"] = str(offline_config)
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(port, process)
+        headers, body = get_json(f"http://127.0.0.1:{port}/ga4gh/trs/v2/tools")
+        assert isinstance(body, list)
+        assert "demo:demo-cwl-wordcount" in {tool["id"] for tool in body}
+        assert '"unreachable";reason="unavailable"' in headers["X-TRS-Gateway-Missing"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        finally:
+            log.close()
+    assert process.returncode == 0, (tmp_path / "serve.log").read_text()
+
+
+def test_serve_refuses_an_invalid_config_with_status_2(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("upstreams: []\nextra: 1\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert f"{path}: extra: unknown key" in result.stderr
+    assert f"{path}: upstreams:" in result.stderr
