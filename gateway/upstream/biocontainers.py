@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ..config import Flavor
 from ..errors import NotFound
@@ -34,22 +34,16 @@ class BioContainersUpstream(Upstream):
     def list_params(self, filters: Mapping[str, str]) -> dict[str, str]:
         return {k: re.escape(v) for k, v in filters.items() if k in self.native}
 
-    async def get_object(self, path: str, what: str) -> dict[str, JSON]:
-        value = await self.get_json(path, what)
+    async def get_json(
+        self, path: str, what: str, params: Mapping[str, str] | None = None
+    ) -> JSON:
+        value = await super().get_json(path, what, params)
         if isinstance(value, str):
             raise NotFound(f"upstream {self.name!r} does not serve {what}")
-        if not isinstance(value, dict):
-            raise self.wrong_shape(what, "an object", value)
-        return value
-
-    async def get_list(self, path: str, what: str) -> list[Any]:
-        value = await self.get_json(path, what)
-        if isinstance(value, str):
-            raise NotFound(f"upstream {self.name!r} does not serve {what}")
-        if not isinstance(value, list):
-            raise self.wrong_shape(what, "a list", value)
         return value
 
     async def get_service_info(self) -> dict[str, JSON] | None:
-        value = await self.get_json("/service-info", "service-info")
-        return value if isinstance(value, dict) else None
+        try:
+            return await super().get_service_info()
+        except NotFound:
+            return None
