@@ -14,10 +14,12 @@ from importlib import resources
 from aiohttp import web
 
 from . import USER_AGENT
+from .cache import RedisTier, TieredCache
 from .config import GatewayConfig
 from .errors import GatewayError
 from .federation.core import Federation
-from .keys import CONFIG, FEDERATION
+from .health import setup_health
+from .keys import CACHE, CONFIG, FEDERATION
 from .trs.handlers import MISSING_HEADER, PAGINATION_HEADERS, json_response, make_trs_app
 from .upstream import make_upstream
 
@@ -26,7 +28,9 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-EXPOSED_HEADERS = ", ".join([*PAGINATION_HEADERS, MISSING_HEADER, "Content-Disposition"])
+EXPOSED_HEADERS = ", ".join(
+    [*PAGINATION_HEADERS, MISSING_HEADER, "Content-Disposition", "ETag", "Age", "X-Cache"]
+)
 
 
 @web.middleware
@@ -65,6 +69,22 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
+async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The cache tiers; Redis only when ``cache.redis_url`` is set."""
+    config = app[CONFIG].cache
+    redis = RedisTier(config.redis_url, config.redis_timeout) if config.redis_url else None
+    cache = TieredCache(config, redis)
+    app[CACHE] = cache
+    if redis is not None and not await redis.ping():
+        log.warning(
+            "Redis at %s is not answering; serving from memory until it does", config.redis_url
+        )
+    try:
+        yield
+    finally:
+        await cache.close()
+
+
 async def federation_ctx(app: web.Application) -> AsyncIterator[None]:
     """One client (and HTTP session) per upstream, closed at shutdown."""
     config = app[CONFIG]
@@ -97,7 +117,9 @@ async def openapi(request: web.Request) -> web.Response:
 def create_app(config: GatewayConfig) -> web.Application:
     app = web.Application(middlewares=[cors_middleware, error_middleware])
     app[CONFIG] = config
+    app.cleanup_ctx.append(cache_ctx)
     app.cleanup_ctx.append(federation_ctx)
+    setup_health(app)
     app.router.add_get("/", index)
     app.router.add_get("/openapi.yaml", openapi)
     for base_path in config.server.base_paths:

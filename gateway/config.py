@@ -38,6 +38,7 @@ __all__ = [
     "FederationConfig",
     "Flavor",
     "GatewayConfig",
+    "Lifetimes",
     "ServerConfig",
     "ServiceInfoConfig",
     "UpstreamConfig",
@@ -133,6 +134,32 @@ class AuthConfig(_Strict):
         return out
 
 
+class Lifetimes(_Strict):
+    """Seconds a cached answer counts as fresh, by class of answer."""
+
+    content: Annotated[float, Field(ge=0)] = 3600.0
+    """Descriptors, files listings, zips, tests and containerfiles."""
+    content_immutable: Annotated[float, Field(ge=0)] = 30 * 86400.0
+    """The same for versions marked ``is_production`` or whose files carry checksums."""
+    metadata: Annotated[float, Field(ge=0)] = 300.0
+    """Tools, version lists and versions."""
+    listing: Annotated[float, Field(ge=0)] = 60.0
+    """``/tools`` pages and ``/toolClasses``."""
+
+
+class LifetimeOverrides(_Strict):
+    """Per-upstream lifetimes; unset classes use ``cache.lifetimes``."""
+
+    content: Annotated[float | None, Field(ge=0)] = None
+    content_immutable: Annotated[float | None, Field(ge=0)] = None
+    metadata: Annotated[float | None, Field(ge=0)] = None
+    listing: Annotated[float | None, Field(ge=0)] = None
+
+
+class UpstreamCacheConfig(_Strict):
+    lifetimes: LifetimeOverrides = Field(default_factory=LifetimeOverrides)
+
+
 class UpstreamConfig(_Strict):
     """One upstream TRS registry."""
 
@@ -145,6 +172,7 @@ class UpstreamConfig(_Strict):
     local_filters: list[str] = Field(default_factory=list)
     """Filters this upstream ignores or gets wrong; the gateway applies them itself."""
     label: str | None = None
+    cache: UpstreamCacheConfig = Field(default_factory=UpstreamCacheConfig)
 
     @field_validator("url")
     @classmethod
@@ -199,11 +227,21 @@ class FederationConfig(_Strict):
 
 
 class CacheConfig(_Strict):
-    """Descriptor cache; Redis is optional, the in-process tier always exists."""
+    """The two cache tiers: in-process memory, and Redis shared by every process."""
 
     redis_url: str | None = None
+    key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")] = "trsgw"
+    redis_timeout: Annotated[float, Field(gt=0, le=30)] = 0.25
+    """Longest wait for one Redis call; slower counts as a miss and marks Redis degraded."""
     memory_entries: Annotated[int, Field(ge=0)] = 10000
-    memory_ttl: Annotated[float, Field(ge=0)] = 300.0
+    memory_bytes: Annotated[int, Field(ge=0)] = 256 * 1024 * 1024
+    lifetimes: Lifetimes = Field(default_factory=Lifetimes)
+    stale_while_revalidate: Annotated[float, Field(ge=0)] = 300.0
+    """Past its lifetime, an entry is still served this long while one refresh runs."""
+    stale_if_error: Annotated[float, Field(ge=0)] = 7 * 86400.0
+    """Past its lifetime, an entry is served this long while its upstream fails."""
+    lock_lease: Annotated[float, Field(gt=0, le=600)] = 30.0
+    """Longest time one process holds the fill lock of a key; others wait at most this."""
 
     @field_validator("redis_url")
     @classmethod
@@ -255,6 +293,12 @@ class GatewayConfig(_Strict):
 
     def upstream(self, name: str) -> UpstreamConfig | None:
         return next((u for u in self.upstreams if u.name == name), None)
+
+    def lifetime(self, upstream: str | None, kind: str) -> float:
+        """Seconds an answer of class ``kind`` from ``upstream`` stays fresh."""
+        entry = self.upstream(upstream) if upstream else None
+        override = getattr(entry.cache.lifetimes, kind) if entry else None
+        return float(override if override is not None else getattr(self.cache.lifetimes, kind))
 
     def cursor_key(self) -> bytes:
         """The key that signs pagination cursors."""

@@ -27,11 +27,11 @@ from pydantic import BaseModel, ValidationError
 
 from ..config import GatewayConfig
 from ..errors import GatewayError, NotFound, UpstreamBadResponse
+from ..integrity import verify
 from ..trs.models import FileType, FileWrapper, Tool, ToolClass, ToolFile, ToolVersion
 from ..trs.types import Language
 from ..upstream import Upstream
 from .fanout import fan_out
-from .filters import parse_filters
 from .ids import ToolRef, gateway_id, split_id
 from .listing import ListingPage, list_tools
 from .present import (
@@ -189,6 +189,8 @@ class Federation:
             lambda seg: where.upstream.get_descriptor(where.tool_id, seg, language, relative),
         )
         wrapper = self._validate(where.upstream, FileWrapper, raw, "descriptor")
+        if wrapper.content is not None:
+            verify(where.upstream.name, "descriptor", wrapper.content.encode(), wrapper.checksum)
         url = links.plain_descriptor(where.gid, version, language, relative)
         return present_wrapper(wrapper, url)
 
@@ -199,15 +201,25 @@ class Federation:
         where = await self.locate(value)
 
         async def fetch(segment: str) -> bytes:
-            raw = await where.upstream.get_descriptor(where.tool_id, segment, language, relative)
-            wrapper = self._validate(where.upstream, FileWrapper, raw, "descriptor")
-            if wrapper.content is not None:
-                return wrapper.content.encode()
-            return await where.upstream.get_plain_descriptor(
-                where.tool_id, segment, language, relative
-            )
+            return await self._file_content(where, segment, language, relative, "descriptor")
 
         return await self._with_version(where, version, fetch)
+
+    async def _file_content(
+        self, where: Located, segment: str, language: Language, relative: str | None, what: str
+    ) -> bytes:
+        """A file's bytes, checked against the checksums its wrapper carries."""
+        upstream = where.upstream
+        raw = await upstream.get_descriptor(where.tool_id, segment, language, relative)
+        wrapper = self._validate(upstream, FileWrapper, raw, what)
+        if wrapper.content is not None:
+            content = wrapper.content.encode()
+        else:
+            content = await upstream.get_plain_descriptor(
+                where.tool_id, segment, language, relative
+            )
+        verify(upstream.name, what, content, wrapper.checksum)
+        return content
 
     async def files(self, value: str, version: str, language: Language) -> list[ToolFile]:
         where = await self.locate(value)
@@ -266,11 +278,12 @@ class Federation:
                 relative = None if _is_url(item.path) else item.path
             else:
                 relative = item.path
-            raw = await upstream.get_descriptor(where.tool_id, segment, language, relative)
-            wrapper = self._validate(upstream, FileWrapper, raw, f"file {item.path!r}")
-            if wrapper.content is not None:
-                return wrapper.content.encode()
-            return await upstream.get_plain_descriptor(where.tool_id, segment, language, relative)
+            data = await self._file_content(
+                where, segment, language, relative, f"file {item.path!r}"
+            )
+            if item.checksum is not None:
+                verify(upstream.name, f"file {item.path!r}", data, [item.checksum])
+            return data
 
         results = await asyncio.gather(
             *(content(item) for item, _ in entries), return_exceptions=True
@@ -301,10 +314,10 @@ class Federation:
         return list(self.upstreams), filters
 
     async def list_tools(
-        self, query: Mapping[str, str], limit: int, offset: str | None
+        self, filters: Mapping[str, str], limit: int, offset: str | None
     ) -> ListingPage:
-        filters = parse_filters(query)
-        upstreams, filters = self.select(filters)
+        """One page of the merged listing; ``filters`` come from :func:`parse_filters`."""
+        upstreams, filters = self.select(dict(filters))
         return await list_tools(upstreams, filters, limit, offset, self.deadline, self.cursor_key)
 
     async def tool_classes(self) -> tuple[list[ToolClass], dict[str, GatewayError]]:

@@ -7,7 +7,9 @@ asked for, and write pagination and partial-result headers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,10 +17,14 @@ import orjson
 from aiohttp import web
 
 from .. import TRS_VERSION, __version__
+from ..cache import BASE_MARK, Fill, Outcome
+from ..cache.tiered import FillFn
 from ..errors import BadRequest, GatewayError
+from ..federation.core import Located
+from ..federation.filters import parse_filters
 from ..federation.ids import check_id
 from ..federation.present import Links, present_tool
-from ..keys import BASE_PATH, CONFIG, FEDERATION
+from ..keys import BASE_PATH, CACHE, CONFIG, FEDERATION
 from .models import Service, ServiceOrganization, ServiceType
 from .types import DescriptorType, parse_descriptor_type
 
@@ -123,6 +129,67 @@ def prefers_zip(request: web.Request) -> bool:
     )
 
 
+# -- caching -------------------------------------------------------------------
+
+JSON_TYPE = "application/json"
+PLAIN_TYPE = "text/plain; charset=utf-8"
+ZIP_TYPE = "application/zip"
+
+
+def template_links() -> Links:
+    """Links whose base is the placeholder every cached body is stored with."""
+    return Links(BASE_MARK)
+
+
+def json_fill(value: Any, fresh_for: float, headers: dict[str, str] | None = None) -> Fill:
+    return Fill(orjson.dumps(value), JSON_TYPE, fresh_for, headers or {})
+
+
+async def cached(request: web.Request, key: str, fill: FillFn) -> web.Response:
+    """Answer from the cache, filling it with ``fill`` on a miss.
+
+    Sets ``X-Cache`` (``HIT``, ``STALE`` or ``MISS``), ``X-Cache-Source``
+    (``memory``, ``redis`` or ``upstream``), ``Age``, a strong ``ETag`` and
+    ``Cache-Control``; answers ``304`` when ``If-None-Match`` matches.
+    """
+    cache = request.config_dict[CACHE]
+    lookup = await cache.fetch(key, fill)
+    entry = lookup.entry
+    base = links(request).base
+    body = entry.body
+    if entry.content_type.startswith(JSON_TYPE):
+        body = body.replace(BASE_MARK.encode(), base.encode())
+        headers = {k: v.replace(BASE_MARK, base) for k, v in entry.headers.items()}
+    else:
+        headers = dict(entry.headers)
+    now = time.time()
+    etag = '"' + hashlib.sha256(f"{entry.digest} {base}".encode()).hexdigest()[:32] + '"'
+    remaining = 0 if lookup.outcome is Outcome.STALE else int(entry.fresh_for - entry.age(now))
+    config = request.config_dict[CONFIG].cache
+    headers.update(
+        {
+            "X-Cache": lookup.outcome.value,
+            "X-Cache-Source": lookup.source,
+            "Age": str(int(entry.age(now))),
+            "ETag": etag,
+            "Cache-Control": (
+                f"public, max-age={max(remaining, 0)}, "
+                f"stale-while-revalidate={int(config.stale_while_revalidate)}, "
+                f"stale-if-error={int(config.stale_if_error)}"
+            ),
+        }
+    )
+    if etag in _etags(request.headers.get("If-None-Match", "")):
+        return web.Response(status=304, headers=headers)
+    headers["Content-Type"] = entry.content_type
+    return web.Response(body=body, headers=headers)
+
+
+def _etags(value: str) -> set[str]:
+    tags = {t.strip().removeprefix("W/") for t in value.split(",") if t.strip()}
+    return tags
+
+
 # -- handlers ------------------------------------------------------------------
 
 
@@ -144,8 +211,18 @@ async def service_info(request: web.Request) -> web.Response:
 
 
 async def tool_classes(request: web.Request) -> web.Response:
-    classes, errors = await request.config_dict[FEDERATION].tool_classes()
-    return json_response([c.dump() for c in classes], headers=_partial(errors))
+    config = request.config_dict[CONFIG]
+    federation = request.config_dict[FEDERATION]
+
+    async def fill() -> Fill:
+        classes, errors = await federation.tool_classes()
+        result = json_fill([c.dump() for c in classes], config.lifetime(None, "listing"))
+        result.headers.update(_partial(errors))
+        result.cacheable = not errors
+        return result
+
+    key = request.config_dict[CACHE].keys.listing("toolClasses")
+    return await cached(request, key, fill)
 
 
 def _limit(request: web.Request) -> int:
@@ -163,60 +240,135 @@ def _limit(request: web.Request) -> int:
 
 
 async def tools(request: web.Request) -> web.Response:
+    config = request.config_dict[CONFIG]
     federation = request.config_dict[FEDERATION]
     limit = _limit(request)
-    offset = request.query.get("offset")
-    page = await federation.list_tools(request.query, limit, offset)
-    where = links(request)
-    body = [present_tool(upstream, found, where).dump() for upstream, found in page.tools]
+    offset = request.query.get("offset") or None
+    filters = parse_filters(request.query)
     kept = [(k, v) for k, v in request.query.items() if k not in ("offset", "limit")]
 
-    def page_url(cursor: str | None) -> str:
-        query = [*kept, ("limit", str(limit))]
-        if cursor:
-            query.append(("offset", cursor))
-        return f"{where.tools()}?{urlencode(query)}"
+    async def fill() -> Fill:
+        page = await federation.list_tools(filters, limit, offset)
+        where = template_links()
+        body = [present_tool(up, found, where).dump() for up, found in page.tools]
 
-    headers = {
-        "self_link": page_url(offset),
-        "current_offset": offset or "0",
-        "current_limit": str(limit),
-        **_partial(page.errors),
-    }
-    if page.next_cursor is not None:
-        headers["next_page"] = page_url(page.next_cursor)
-    elif not page.errors:
-        headers["last_page"] = headers["self_link"]
-    return json_response(body, headers=headers)
+        def page_url(cursor: str | None) -> str:
+            query = [*kept, ("limit", str(limit))]
+            if cursor:
+                query.append(("offset", cursor))
+            return f"{where.tools()}?{urlencode(query)}"
+
+        headers = {
+            "self_link": page_url(offset),
+            "current_offset": offset or "0",
+            "current_limit": str(limit),
+            **_partial(page.errors),
+        }
+        if page.next_cursor is not None:
+            headers["next_page"] = page_url(page.next_cursor)
+        elif not page.errors:
+            headers["last_page"] = headers["self_link"]
+        result = json_fill(body, config.lifetime(None, "listing"), headers)
+        result.cacheable = not page.errors
+        return result
+
+    digest = hashlib.sha256(
+        orjson.dumps(sorted([*filters.items(), ("limit", str(limit)), ("offset", offset or "")]))
+    ).hexdigest()
+    return await cached(request, request.config_dict[CACHE].keys.listing(digest), fill)
+
+
+async def _answer(
+    request: web.Request,
+    kind: str,
+    produce: Callable[[Located], Awaitable[Fill]],
+    *,
+    version: str | None = None,
+    dtype: str | None = None,
+    path: str | None = None,
+) -> web.Response:
+    """A cached answer about one tool: located first, so the key names its upstream."""
+    where = await request.config_dict[FEDERATION].locate(_tool_id(request))
+    key = request.config_dict[CACHE].keys.answer(
+        kind, where.upstream.name, where.tool_id, version, dtype, path
+    )
+    return await cached(request, key, lambda: produce(where))
+
+
+def _metadata(request: web.Request, where: Located) -> float:
+    return request.config_dict[CONFIG].lifetime(where.upstream.name, "metadata")
+
+
+async def _content_lifetime(
+    request: web.Request, where: Located, version: str, checksummed: bool
+) -> float:
+    """Long for content that cannot change: checksummed, or of a production version."""
+    config = request.config_dict[CONFIG]
+    immutable = checksummed
+    if not immutable:
+        try:
+            found = await request.config_dict[FEDERATION].version(
+                where.gid, version, template_links()
+            )
+            immutable = bool(found.is_production)
+        except GatewayError:
+            immutable = False
+    kind = "content_immutable" if immutable else "content"
+    return config.lifetime(where.upstream.name, kind)
 
 
 async def tool(request: web.Request) -> web.Response:
-    found = await request.config_dict[FEDERATION].tool(_tool_id(request), links(request))
-    return json_response(found.dump())
+    federation = request.config_dict[FEDERATION]
+
+    async def produce(where: Located) -> Fill:
+        found = await federation.tool(where.gid, template_links())
+        return json_fill(found.dump(), _metadata(request, where))
+
+    return await _answer(request, "tool", produce)
 
 
 async def versions(request: web.Request) -> web.Response:
-    found = await request.config_dict[FEDERATION].versions(_tool_id(request), links(request))
-    return json_response([v.dump() for v in found])
+    federation = request.config_dict[FEDERATION]
+
+    async def produce(where: Located) -> Fill:
+        found = await federation.versions(where.gid, template_links())
+        return json_fill([v.dump() for v in found], _metadata(request, where))
+
+    return await _answer(request, "versions", produce)
 
 
 async def version(request: web.Request) -> web.Response:
     federation = request.config_dict[FEDERATION]
-    found = await federation.version(_tool_id(request), _version(request), links(request))
-    return json_response(found.dump())
+    version_id = _version(request)
+
+    async def produce(where: Located) -> Fill:
+        found = await federation.version(where.gid, version_id, template_links())
+        return json_fill(found.dump(), _metadata(request, where))
+
+    return await _answer(request, "version", produce, version=version_id)
 
 
 async def _descriptor(request: web.Request, relative: str | None) -> web.Response:
     federation = request.config_dict[FEDERATION]
     dtype = _type(request)
-    tool_id, version_id = _tool_id(request), _version(request)
-    if dtype.plain or prefers_plain(request):
-        body = await federation.plain_descriptor(tool_id, version_id, dtype.language, relative)
-        return web.Response(body=body, content_type="text/plain", charset="utf-8")
-    wrapper = await federation.descriptor(
-        tool_id, version_id, dtype.language, relative, links(request)
+    version_id = _version(request)
+    language = dtype.language
+    plain = dtype.plain or prefers_plain(request)
+
+    async def produce(where: Located) -> Fill:
+        wrapper = await federation.descriptor(
+            where.gid, version_id, language, relative, template_links()
+        )
+        lifetime = await _content_lifetime(request, where, version_id, bool(wrapper.checksum))
+        if plain:
+            body = await federation.plain_descriptor(where.gid, version_id, language, relative)
+            return Fill(body, PLAIN_TYPE, lifetime)
+        return json_fill(wrapper.dump(), lifetime)
+
+    kind = "plain" if plain else "descriptor"
+    return await _answer(
+        request, kind, produce, version=version_id, dtype=str(language), path=relative
     )
-    return json_response(wrapper.dump())
 
 
 async def descriptor(request: web.Request) -> web.Response:
@@ -230,31 +382,56 @@ async def descriptor_relative(request: web.Request) -> web.Response:
 async def files(request: web.Request) -> web.Response:
     federation = request.config_dict[FEDERATION]
     dtype = _type(request, allow_plain=False)
-    tool_id, version_id = _tool_id(request), _version(request)
+    version_id = _version(request)
+    language = dtype.language
     fmt = request.query.get("format")
     if fmt not in (None, "", "zip"):
         raise BadRequest(f"format must be zip, not {fmt!r}")
     if fmt == "zip" or prefers_zip(request):
-        archive = await federation.zip(tool_id, version_id, dtype.language)
-        headers = {"Content-Disposition": f'attachment; filename="{archive.filename}"'}
-        if archive.missing:
-            headers["X-TRS-Gateway-Zip-Missing"] = ", ".join(archive.missing)
-        return web.Response(body=archive.body, content_type="application/zip", headers=headers)
-    listing = await federation.files(tool_id, version_id, dtype.language)
-    return json_response([f.dump() for f in listing])
+
+        async def produce_zip(where: Located) -> Fill:
+            archive = await federation.zip(where.gid, version_id, language)
+            headers = {"Content-Disposition": f'attachment; filename="{archive.filename}"'}
+            if archive.missing:
+                headers["X-TRS-Gateway-Zip-Missing"] = ", ".join(archive.missing)
+            lifetime = await _content_lifetime(request, where, version_id, False)
+            return Fill(archive.body, ZIP_TYPE, lifetime, headers)
+
+        return await _answer(request, "zip", produce_zip, version=version_id, dtype=str(language))
+
+    async def produce(where: Located) -> Fill:
+        listing = await federation.files(where.gid, version_id, language)
+        checksummed = bool(listing) and all(f.checksum is not None for f in listing)
+        lifetime = await _content_lifetime(request, where, version_id, checksummed)
+        return json_fill([f.dump() for f in listing], lifetime)
+
+    return await _answer(request, "files", produce, version=version_id, dtype=str(language))
 
 
 async def tests(request: web.Request) -> web.Response:
     federation = request.config_dict[FEDERATION]
-    dtype = _type(request)
-    found = await federation.tests(_tool_id(request), _version(request), dtype.language)
-    return json_response([w.dump() for w in found])
+    language = _type(request).language
+    version_id = _version(request)
+
+    async def produce(where: Located) -> Fill:
+        found = await federation.tests(where.gid, version_id, language)
+        checksummed = bool(found) and all(w.checksum for w in found)
+        lifetime = await _content_lifetime(request, where, version_id, checksummed)
+        return json_fill([w.dump() for w in found], lifetime)
+
+    return await _answer(request, "tests", produce, version=version_id, dtype=str(language))
 
 
 async def containerfile(request: web.Request) -> web.Response:
     federation = request.config_dict[FEDERATION]
-    found = await federation.containerfile(_tool_id(request), _version(request))
-    return json_response([w.dump() for w in found])
+    version_id = _version(request)
+
+    async def produce(where: Located) -> Fill:
+        found = await federation.containerfile(where.gid, version_id)
+        lifetime = await _content_lifetime(request, where, version_id, False)
+        return json_fill([w.dump() for w in found], lifetime)
+
+    return await _answer(request, "containerfile", produce, version=version_id)
 
 
 def make_trs_app(base_path: str) -> web.Application:

@@ -34,9 +34,7 @@ class BioContainersUpstream(Upstream):
     def list_params(self, filters: Mapping[str, str]) -> dict[str, str]:
         return {k: re.escape(v) for k, v in filters.items() if k in self.native}
 
-    async def get_json(
-        self, path: str, what: str, params: Mapping[str, str] | None = None
-    ) -> JSON:
+    async def get_json(self, path: str, what: str, params: Mapping[str, str] | None = None) -> JSON:
         value = await super().get_json(path, what, params)
         if isinstance(value, str):
             raise NotFound(f"upstream {self.name!r} does not serve {what}")

@@ -1,0 +1,86 @@
+"""Every Redis key the gateway writes, in one place.
+
+Schema version 1::
+
+    <prefix>:v1:c:<class>:<upstream>:<tool>:<version>:<type>:<path>   a cached answer
+    <prefix>:v1:c:listing:<digest>                                     a /tools page or /toolClasses
+    <prefix>:v1:lock:<cache key>                                       fill lock of one answer
+    <prefix>:v1:purge                                                  pub/sub channel for purges
+
+``<class>`` is ``tool``, ``versions``, ``version``, ``descriptor``, ``plain``,
+``files``, ``zip``, ``tests`` or ``containerfile``. Every variable part is
+percent-encoded with nothing left safe, so a ``:`` inside an id can never be
+mistaken for a separator, and a prefix scan for one upstream or one tool
+(``cache purge``) matches exactly its keys. Bumping :data:`SCHEMA` makes every
+old entry unreachable, the way to change the format of what is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+__all__ = ["SCHEMA", "KeySpace"]
+
+SCHEMA = "v1"
+
+
+def _part(value: str | None) -> str:
+    return quote(value or "", safe="")
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpace:
+    """Keys below one configured prefix (``cache.key_prefix``)."""
+
+    prefix: str
+
+    @property
+    def root(self) -> str:
+        return f"{self.prefix}:{SCHEMA}"
+
+    def answer(
+        self,
+        kind: str,
+        upstream: str,
+        tool: str,
+        version: str | None = None,
+        dtype: str | None = None,
+        path: str | None = None,
+    ) -> str:
+        parts = [kind, upstream, tool, version, dtype, path]
+        return f"{self.root}:c:" + ":".join(_part(p) for p in parts)
+
+    def listing(self, digest: str) -> str:
+        return f"{self.root}:c:listing:{_part(digest)}"
+
+    def lock(self, key: str) -> str:
+        return f"{self.root}:lock:{key}"
+
+    @property
+    def purge_channel(self) -> str:
+        return f"{self.root}:purge"
+
+    def pattern(self, upstream: str | None = None, tool: str | None = None) -> str:
+        """A ``SCAN MATCH`` pattern: everything, one upstream, or one tool of it."""
+        if upstream is None:
+            return f"{self.root}:c:*"
+        # Any answer class, then the upstream (and tool) parts exactly.
+        middle = _glob(_part(upstream)) + (f":{_glob(_part(tool))}:" if tool else ":")
+        return f"{self.root}:c:*:{middle}*"
+
+    def matches(self, key: str, upstream: str | None = None, tool: str | None = None) -> bool:
+        """Whether ``key`` is one :meth:`pattern` selects (for the in-process tier)."""
+        if not key.startswith(f"{self.root}:c:"):
+            return False
+        if upstream is None:
+            return True
+        parts = key[len(self.root) + 3 :].split(":")
+        if len(parts) < 3 or parts[0] == "listing":
+            return False
+        return parts[1] == _part(upstream) and (tool is None or parts[2] == _part(tool))
+
+
+def _glob(value: str) -> str:
+    """Escape glob metacharacters for Redis ``MATCH``."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in value)

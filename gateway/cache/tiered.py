@@ -1,0 +1,206 @@
+"""Memory in front of Redis in front of the upstreams, without stampedes.
+
+:meth:`TieredCache.fetch` answers from the first tier that has a usable entry:
+
+* **fresh**: served as a hit.
+* **past its lifetime, within ``stale_while_revalidate``**: served as stale
+  while one background refresh runs.
+* **missing or older**: filled from the upstream. Concurrent misses for one key
+  share one fill per process (single-flight), and across processes one
+  process fills while the others wait for its result in Redis; the fill lock
+  has a lease, so a crashed holder blocks nobody for longer than that.
+* **the fill fails with an upstream error** and the old entry is within
+  ``stale_if_error``: the old entry is served as stale.
+
+Upstream answers that are errors, partial, or fail an integrity check are
+never stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from ..config import CacheConfig
+from ..errors import UpstreamError
+from .entry import Entry
+from .keys import KeySpace
+from .memory import MemoryTier
+from .redis_tier import RedisTier
+
+__all__ = ["CacheStats", "Fill", "Lookup", "Outcome", "TieredCache"]
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 0.05
+"""How often a process waiting on another's fill looks for the result."""
+
+
+class Outcome(StrEnum):
+    HIT = "HIT"
+    STALE = "STALE"
+    MISS = "MISS"
+
+
+@dataclass(slots=True)
+class Fill:
+    """What a fill produced: the body to send and how long it stays fresh."""
+
+    body: bytes
+    content_type: str
+    fresh_for: float
+    headers: dict[str, str] = field(default_factory=dict)
+    cacheable: bool = True
+
+
+@dataclass(slots=True)
+class Lookup:
+    entry: Entry
+    outcome: Outcome
+    source: str
+    """``memory``, ``redis`` or ``upstream``."""
+
+
+@dataclass(slots=True)
+class CacheStats:
+    """Counters per outcome and tier, for operators."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    fills: int = 0
+    fill_errors: int = 0
+    refreshes: int = 0
+
+    def count(self, outcome: Outcome, source: str) -> None:
+        key = f"{outcome.value.lower()}:{source}"
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+
+FillFn = Callable[[], Awaitable[Fill]]
+
+
+class TieredCache:
+    def __init__(self, config: CacheConfig, redis: RedisTier | None) -> None:
+        self.config = config
+        self.keys = KeySpace(config.key_prefix)
+        self.stale_window = max(config.stale_while_revalidate, config.stale_if_error)
+        self.memory = MemoryTier(config.memory_entries, config.memory_bytes, self.stale_window)
+        self.redis = redis
+        self.stats = CacheStats()
+        self._inflight: dict[str, asyncio.Task[Entry]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def fetch(self, key: str, fill: FillFn) -> Lookup:
+        now = time.time()
+        entry, source = self.memory.get(key, now), "memory"
+        if entry is None and self.redis is not None:
+            entry, source = await self.redis.get(key), "redis"
+            if entry is not None:
+                self.memory.set(key, entry)
+        if entry is not None:
+            if entry.fresh(now):
+                return self._counted(Lookup(entry, Outcome.HIT, source))
+            if now < entry.usable_until(self.config.stale_while_revalidate):
+                self._refresh_in_background(key, fill)
+                return self._counted(Lookup(entry, Outcome.STALE, source))
+        try:
+            fresh = await self._single_flight(key, fill)
+        except UpstreamError:
+            if entry is not None and now < entry.usable_until(self.config.stale_if_error):
+                log.info("serving stale %s: upstream failing", key)
+                return self._counted(Lookup(entry, Outcome.STALE, source))
+            raise
+        return self._counted(Lookup(fresh, Outcome.MISS, "upstream"))
+
+    def _counted(self, lookup: Lookup) -> Lookup:
+        self.stats.count(lookup.outcome, lookup.source)
+        return lookup
+
+    # -- filling ---------------------------------------------------------------
+
+    async def _single_flight(self, key: str, fill: FillFn) -> Entry:
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._fill(key, fill))
+            self._inflight[key] = task
+            task.add_done_callback(lambda _: self._inflight.pop(key, None))
+        # Shielded: a client that goes away must not cancel the fill others await.
+        return await asyncio.shield(task)
+
+    def _refresh_in_background(self, key: str, fill: FillFn) -> None:
+        if key in self._inflight:
+            return
+        self.stats.refreshes += 1
+
+        async def refresh() -> None:
+            with contextlib.suppress(Exception):
+                await self._single_flight(key, fill)
+
+        task = asyncio.ensure_future(refresh())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _fill(self, key: str, fill: FillFn) -> Entry:
+        if self.redis is None:
+            return await self._fill_and_store(key, fill)
+        lock, token = self.keys.lock(key), secrets.token_hex(8)
+        lease = self.config.lock_lease
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + lease
+        while True:
+            held = await self.redis.acquire(lock, token, lease)
+            if held is None:  # Redis is failing: fill without coordination
+                return await self._fill_and_store(key, fill)
+            if held:
+                try:
+                    return await self._fill_and_store(key, fill)
+                finally:
+                    await self.redis.release(lock, token)
+            # Another process is filling: wait for its result, or for its lock to go.
+            while loop.time() < give_up:
+                await asyncio.sleep(POLL_INTERVAL)
+                entry = await self.redis.get(key)
+                if entry is not None and entry.fresh(time.time()):
+                    self.memory.set(key, entry)
+                    return entry
+                if not await self.redis.locked(lock):
+                    break
+            else:
+                return await self._fill_and_store(key, fill)
+
+    async def _fill_and_store(self, key: str, fill: FillFn) -> Entry:
+        self.stats.fills += 1
+        try:
+            result = await fill()
+        except Exception:
+            self.stats.fill_errors += 1
+            raise
+        entry = Entry(
+            body=result.body,
+            content_type=result.content_type,
+            stored_at=time.time(),
+            fresh_for=result.fresh_for,
+            headers=result.headers,
+        )
+        if result.cacheable and result.fresh_for > 0:
+            self.memory.set(key, entry)
+            if self.redis is not None:
+                await self.redis.set(key, entry, result.fresh_for + self.stale_window)
+        return entry
+
+    # -- operators ---------------------------------------------------------------
+
+    def drop_local(self, upstream: str | None = None, tool: str | None = None) -> int:
+        return self.memory.drop(lambda key: self.keys.matches(key, upstream, tool))
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if self.redis is not None:
+            await self.redis.close()
