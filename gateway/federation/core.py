@@ -196,19 +196,22 @@ class Federation:
 
     async def plain_descriptor(
         self, value: str, version: str, language: Language, relative: str | None
-    ) -> bytes:
-        """The raw descriptor file: the wrapper's content, or the upstream's raw form."""
+    ) -> tuple[bytes, bool]:
+        """The raw descriptor file, and whether a checksum vouched for it."""
         where = await self.locate(value)
 
-        async def fetch(segment: str) -> bytes:
+        async def fetch(segment: str) -> tuple[bytes, bool]:
             return await self._file_content(where, segment, language, relative, "descriptor")
 
         return await self._with_version(where, version, fetch)
 
     async def _file_content(
         self, where: Located, segment: str, language: Language, relative: str | None, what: str
-    ) -> bytes:
-        """A file's bytes, checked against the checksums its wrapper carries."""
+    ) -> tuple[bytes, bool]:
+        """A file's bytes, checked against the checksums its wrapper carries.
+
+        The wrapper's ``content`` when it has one, else the upstream's raw file.
+        """
         upstream = where.upstream
         raw = await upstream.get_descriptor(where.tool_id, segment, language, relative)
         wrapper = self._validate(upstream, FileWrapper, raw, what)
@@ -218,8 +221,7 @@ class Federation:
             content = await upstream.get_plain_descriptor(
                 where.tool_id, segment, language, relative
             )
-        verify(upstream.name, what, content, wrapper.checksum)
-        return content
+        return content, verify(upstream.name, what, content, wrapper.checksum)
 
     async def files(self, value: str, version: str, language: Language) -> list[ToolFile]:
         where = await self.locate(value)
@@ -278,7 +280,7 @@ class Federation:
                 relative = None if _is_url(item.path) else item.path
             else:
                 relative = item.path
-            data = await self._file_content(
+            data, _ = await self._file_content(
                 where, segment, language, relative, f"file {item.path!r}"
             )
             if item.checksum is not None:

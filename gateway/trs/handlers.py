@@ -356,13 +356,16 @@ async def _descriptor(request: web.Request, relative: str | None) -> web.Respons
     plain = dtype.plain or prefers_plain(request)
 
     async def produce(where: Located) -> Fill:
+        if plain:
+            body, checked = await federation.plain_descriptor(
+                where.gid, version_id, language, relative
+            )
+            lifetime = await _content_lifetime(request, where, version_id, checked)
+            return Fill(body, PLAIN_TYPE, lifetime)
         wrapper = await federation.descriptor(
             where.gid, version_id, language, relative, template_links()
         )
         lifetime = await _content_lifetime(request, where, version_id, bool(wrapper.checksum))
-        if plain:
-            body = await federation.plain_descriptor(where.gid, version_id, language, relative)
-            return Fill(body, PLAIN_TYPE, lifetime)
         return json_fill(wrapper.dump(), lifetime)
 
     kind = "plain" if plain else "descriptor"
