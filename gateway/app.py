@@ -7,6 +7,8 @@ The TRS routes are one sub-application per configured base path.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
@@ -15,6 +17,7 @@ from aiohttp import web
 
 from . import USER_AGENT
 from .cache import RedisTier, TieredCache
+from .cache.operations import subscribe_purges
 from .config import GatewayConfig
 from .errors import GatewayError
 from .federation.core import Federation
@@ -75,13 +78,23 @@ async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
     redis = RedisTier(config.redis_url, config.redis_timeout) if config.redis_url else None
     cache = TieredCache(config, redis)
     app[CACHE] = cache
-    if redis is not None and not await redis.ping():
-        log.warning(
-            "Redis at %s is not answering; serving from memory until it does", config.redis_url
+    purges: asyncio.Task[None] | None = None
+    if redis is not None:
+        if not await redis.ping():
+            log.warning(
+                "Redis at %s is not answering; serving from memory until it does",
+                config.redis_url,
+            )
+        purges = asyncio.create_task(
+            subscribe_purges(redis, cache.keys, lambda p: cache.drop_local(p.upstream, p.tool))
         )
     try:
         yield
     finally:
+        if purges is not None:
+            purges.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purges
         await cache.close()
 
 

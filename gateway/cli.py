@@ -2,17 +2,21 @@
 
 ``trs-gateway serve [--config PATH] [--host HOST] [--port PORT]`` runs the
 gateway; ``trs-gateway check-config PATH`` validates a file and prints a
-summary, or every problem with exit status 2.
+summary, or every problem with exit status 2; ``trs-gateway cache
+purge|warm|stats`` manages the shared cache.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import logging
 import sys
 from collections.abc import Sequence
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from . import __version__
 from .config import CONFIG_ENV_VAR, GatewayConfig, load_config
@@ -42,6 +46,19 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("path", metavar="PATH")
+
+    cache = commands.add_parser("cache", help="manage the shared (Redis) cache")
+    actions = cache.add_subparsers(dest="action", required=True, metavar="ACTION")
+    purge = actions.add_parser("purge", help="delete cached answers: all, one upstream or tool")
+    purge.add_argument("--upstream", metavar="NAME", help="only this upstream's answers")
+    purge.add_argument("--tool", metavar="ID", help="only this tool (a namespaced gateway id)")
+    warm = actions.add_parser("warm", help="prefetch the files and descriptors of a listing")
+    warm.add_argument("--upstream", metavar="NAME", help="only this upstream's tools")
+    warm.add_argument("--limit", type=int, metavar="N", help="at most N tools")
+    warm.add_argument("--concurrency", type=int, default=4, metavar="N")
+    actions.add_parser("stats", help="entries per class and upstream, Redis memory")
+    for sub in (purge, warm, actions.choices["stats"]):
+        sub.add_argument("--config", metavar="PATH", help=f"as for serve (${CONFIG_ENV_VAR})")
     return parser
 
 
@@ -103,8 +120,41 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cache(args: argparse.Namespace) -> int:
+    from .cache import operations
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        if args.action == "purge":
+            target = operations.purge_target(config, args.upstream, args.tool)
+            deleted = asyncio.run(operations.purge(config, target))
+            scope = target.tool or target.upstream or "everything"
+            print(f"purged {deleted} entr{'y' if deleted == 1 else 'ies'} ({scope})")
+        elif args.action == "warm":
+            outcome = asyncio.run(
+                operations.warm(config, args.upstream, args.limit, args.concurrency)
+            )
+            print(", ".join(f"{k}: {v}" for k, v in sorted(outcome.items())))
+        else:
+            print(json.dumps(asyncio.run(operations.cache_stats(config)), indent=2))
+    except (RuntimeError, ValueError) as exc:
+        print(f"trs-gateway cache {args.action}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (OSError, RedisError) as exc:
+        print(f"trs-gateway cache {args.action}: Redis failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
         return _check(args.path)
+    if args.command == "cache":
+        return _cache(args)
     return _serve(args)

@@ -46,7 +46,7 @@ Canonical key forms (a documented contract; other modules may store and compare 
     PubMed URLs. A ``prefix:id`` with any other prefix is an alias.
 
 ``trs:<host><base path>/<tool id>``
-    A TRS tool URL: host lowercased, scheme dropped (http and https are one), default port
+    A TRS tool URL: host lowercased, scheme dropped (http and https are one), port 80/443
     dropped, base path = the URL path before ``/tools/``, tool id percent-**decoded** once
     (so ``%23workflow%2F…`` and ``#workflow/…`` agree). Version URLs give their tool's key.
     ``trs://<host>/<encoded id>[/<version>]`` URIs resolve per the TRS spec to base path
@@ -137,9 +137,7 @@ DOCKSTORE_HOSTS: frozenset[str] = frozenset(
 _DOCKSTORE_BASE = "/api/ga4gh/trs/v2"
 _SPEC_BASE = "/ga4gh/trs/v2"
 
-_FORGE_HOSTS = frozenset(
-    {"github.com", "gitlab.com", "bitbucket.org", "codeberg.org", "gitea.com"}
-)
+_FORGE_HOSTS = frozenset({"github.com", "gitlab.com", "bitbucket.org", "codeberg.org", "gitea.com"})
 _FORGE_FIRST_LABELS = frozenset({"git", "gitlab", "gitea", "forgejo"})
 _DOCKER_HUB_ALIASES = frozenset(
     {"registry.hub.docker.com", "index.docker.io", "hub.docker.com", "registry-1.docker.io"}
@@ -199,12 +197,10 @@ def _strip_trailing(value: str) -> str:
     """Drop trailing punctuation and unbalanced closing brackets (text around a DOI/URL)."""
     while value:
         last = value[-1]
-        if last in _TRAILING_PUNCT:
-            value = value[:-1]
-        elif last in _BRACKETS and value.count(last) > value.count(_BRACKETS[last]):
-            value = value[:-1]
-        else:
+        unbalanced = last in _BRACKETS and value.count(last) > value.count(_BRACKETS[last])
+        if last not in _TRAILING_PUNCT and not unbalanced:
             break
+        value = value[:-1]
     return value
 
 
@@ -216,7 +212,11 @@ def _unwrap(value: str) -> str:
 
 
 def _host_of(parts: SplitResult) -> str | None:
-    """Lowercased host with a non-default port, or None if the netloc is unusable."""
+    """Lowercased host, with its port unless 80/443, or None if the netloc is unusable.
+
+    Ports 80 and 443 are both dropped whatever the scheme: http and https are one, and
+    TRS-Filer writes an explicit ``:443``.
+    """
     try:
         host = parts.hostname
         port = parts.port
@@ -224,8 +224,7 @@ def _host_of(parts: SplitResult) -> str | None:
         return None
     if not host:
         return None
-    default = 80 if parts.scheme.lower() == "http" else 443
-    return host if port is None or port == default else f"{host}:{port}"
+    return host if port is None or port in (80, 443) else f"{host}:{port}"
 
 
 def _segments(path: str) -> list[str]:
@@ -285,7 +284,7 @@ def parse_doi(value: str) -> str | None:
     See the module docstring for the accepted spellings, including Dockstore's
     ``10.5281-zenodo.123`` hyphen form (only when it matches ``^10\\.\\d{4,9}-``).
     """
-    s = _unwrap(value)
+    s = _unwrap(value).lstrip("([{<'\"")
     record = _ZENODO_RECORD.match(s)
     if record:
         return f"10.5281/zenodo.{record.group(1)}"
@@ -440,9 +439,7 @@ def _parse_trs_uri(parts: SplitResult) -> TrsToolRef | None:
     return TrsToolRef(host, base, tool_id)
 
 
-def dockstore_trs_url_keys(
-    value: str, *, hosts: Collection[str] = DOCKSTORE_HOSTS
-) -> set[str]:
+def dockstore_trs_url_keys(value: str, *, hosts: Collection[str] = DOCKSTORE_HOSTS) -> set[str]:
     """repo (or image) keys of a TRS URL/URI whose host is a Dockstore.
 
     ``https://dockstore.org/api/ga4gh/trs/v2/tools/%23workflow%2Fgithub.com%2Fo%2Fr%2Fx``
@@ -475,7 +472,7 @@ def _url_keys(s: str) -> set[str] | None:
         segs = _segments(parts.netloc + parts.path)
         if not segs:
             return set()
-        if not _looks_like_host(segs[0]):
+        if len(segs) < 2 or not _looks_like_host(segs[0]):
             segs = ["docker.io", *(segs if len(segs) > 1 else ["library", *segs])]
         key = _image_key(segs[0], segs[1:])
         return {key} if key else set()
@@ -496,7 +493,7 @@ def _url_keys(s: str) -> set[str] | None:
         ids = [x for x in segs if x.lower() not in ("api", "tool", "t")]
         return {f"curie:biotools:{unquote(ids[0]).lower()}"} if ids else set()
     if host == "identifiers.org" and segs:
-        curie = unquote("/".join(segs))
+        curie = unquote(":".join(segs) if len(segs) == 2 else "/".join(segs))
         key = _curie_key(curie)
         if key:
             return {key}
@@ -614,9 +611,7 @@ def _entry_keys(entry: str, upstreams: Collection[str]) -> set[str]:
     return specific or keys
 
 
-def parse_crosswalk(
-    data: Any, source: str, *, upstreams: Collection[str] = ()
-) -> list[set[str]]:
+def parse_crosswalk(data: Any, source: str, *, upstreams: Collection[str] = ()) -> list[set[str]]:
     """Key sets of an admin crosswalk file (already parsed from YAML).
 
     Shape: ``{"groups": [[entry, entry, …], …]}``; each entry is a gateway id (pass
@@ -670,25 +665,23 @@ class _UnionFind:
         self.members: dict[str, set[str]] = {}
 
     def find(self, node: str) -> str:
-        parent = self.parent.setdefault(node, node)
-        if parent == node:
-            return node
-        root = self.find(parent)
-        self.parent[node] = root
+        root = self.parent.setdefault(node, node)
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while node != root:  # path compression
+            self.parent[node], node = root, self.parent[node]
         return root
 
     def union(self, a: str, b: str) -> None:
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return
-        ma, mb = self.members.get(ra, set()), self.members.get(rb, set())
-        if len(ma) < len(mb):
-            ra, rb, ma, mb = rb, ra, mb, ma
+        if len(self.members.get(ra, ())) < len(self.members.get(rb, ())):
+            ra, rb = rb, ra
         self.parent[rb] = ra
-        if mb:
-            ma |= mb
-            self.members[ra] = ma
-            del self.members[rb]
+        moved = self.members.pop(rb, None)
+        if moved:
+            self.members.setdefault(ra, set()).update(moved)
 
     def tools(self, root: str) -> set[str]:
         return self.members.get(root, set())
