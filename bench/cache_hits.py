@@ -68,8 +68,8 @@ async def run_servers(args: argparse.Namespace, ports: Queue[int], stop: Event) 
     )
     gw_runner, gw_port = await serve(create_app(config))
     ports.put(gw_port)
-    while not stop.is_set():
-        await asyncio.sleep(0.1)
+    # A multiprocessing event cannot be awaited; wait for it off the event loop.
+    await asyncio.to_thread(stop.wait)
     ports.put(upstream.request_count("/CWL/descriptor"))
     await gw_runner.cleanup()
     await up_runner.cleanup()
