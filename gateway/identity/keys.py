@@ -15,9 +15,9 @@ Canonical key forms (a documented contract; other modules may store and compare 
     ``https://doi.org/…``, ``http://dx.doi.org/…``, ``doi.org/…``,
     ``https://zenodo.org/doi/…``, a Zenodo record URL ``https://zenodo.org/records/123``
     (Zenodo mints ``10.5281/zenodo.<record id>``), and Dockstore's alias spelling
-    ``10.5281-zenodo.123`` (Dockstore aliases cannot hold ``/``, so the first ``/`` after the
-    registrant code becomes ``-``). A hyphen form is taken for a DOI **only** when it matches
-    ``^10\\.\\d{4,9}-``; everything else needs the ``/``. The candidate is URL-decoded once;
+    ``10.5281-zenodo.123`` (the first ``/`` after the registrant code written as ``-``). A
+    hyphen form is taken for a DOI **only** when it matches ``^10\\.\\d{4,9}-``; everything
+    else needs the ``/``. The candidate is URL-decoded once; leading brackets/quotes and
     trailing ``.,;:!?`` and quotes, and unbalanced closing brackets, are stripped.
 
 ``repo:<host>/<owner>/<repo>`` and ``repo:<host>/<owner>/<repo>/<name>``
@@ -105,6 +105,11 @@ repo+name key or another specific key. Crosswalk entries drop their weak keys wh
 entry also yields a specific one (``dockstore:#workflow/github.com/o/r/x`` names one
 workflow; its repo is context). The gateway id of a tool is ``<upstream>:<tool id>``
 (gateway/federation/ids.py); the part before the first ``:`` is its upstream.
+
+:meth:`IdentityIndex.lookup` answers a query, not a merge: it returns the tools carrying a
+specific key of the value if any, else every tool carrying one of its weak keys (a bare repo
+URL lists all workflows of that repo). Groups are recomputed lazily, for the whole index,
+after any change: simple, and fast enough for tens of thousands of tools.
 """
 
 from __future__ import annotations
@@ -167,6 +172,10 @@ _ZENODO_RECORD = re.compile(
 )
 _CURIE = re.compile(r"^([A-Za-z][A-Za-z0-9._-]*)\s*:\s*(\S+)$")
 _SCP_GIT = re.compile(r"^[\w.+-]+@([\w.-]+):(?!//)(.+)$")
+_HOST = re.compile(
+    r"^(?:(?:[a-z0-9-]+\.)+[a-z0-9-]+(?::\d+)?|localhost(?::\d+)?|[a-z0-9-]+:\d+)$",
+    re.IGNORECASE,
+)
 _VERSIONS_TAIL = re.compile(r"/versions(?:/|$)")
 _TRAILING_PUNCT = ".,;:!?'\""
 _BRACKETS = {")": "(", "]": "[", "}": "{", ">": "<"}
@@ -272,7 +281,8 @@ def _image_key(registry: str, path: list[str]) -> str | None:
 
 
 def _looks_like_host(segment: str) -> bool:
-    return "." in segment or ":" in segment or segment == "localhost"
+    """A registry host: a dotted name (port optional), ``localhost[:port]`` or ``name:port``."""
+    return _HOST.match(segment) is not None
 
 
 # --------------------------------------------------------------------------- DOIs
