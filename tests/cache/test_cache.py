@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -98,19 +97,17 @@ async def test_two_gateway_processes_share_one_upstream_request(
     ports = [free_port(), free_port()]
     logs = [(tmp_path / f"gw{i}.log").open("wb") for i in range(2)]
     processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gateway",
-                "serve",
-                "--config",
-                str(config),
-                "--port",
-                str(port),
-            ],
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gateway",
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
             stdout=log,
-            stderr=subprocess.STDOUT,
+            stderr=asyncio.subprocess.STDOUT,
         )
         for port, log in zip(ports, logs, strict=True)
     ]
@@ -134,7 +131,7 @@ async def test_two_gateway_processes_share_one_upstream_request(
     finally:
         for process in processes:
             process.terminate()
-            process.wait(20)
+            await asyncio.wait_for(process.wait(), 20)
         for log in logs:
             log.close()
 

@@ -20,7 +20,8 @@ TOOLS = [f"#workflow/github.com/org/warm-{i}" for i in range(3)]
 
 
 def plain(tool: str) -> str:
-    return f"/ga4gh/trs/v2/tools/{quote('dockstore:' + tool, safe='')}/versions/main/PLAIN_CWL/descriptor"
+    gid = quote(f"dockstore:{tool}", safe="")
+    return f"/ga4gh/trs/v2/tools/{gid}/versions/main/PLAIN_CWL/descriptor"
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ async def test_warm_fills_redis_so_gateways_start_hot(
 async def test_purge_of_one_tool_reaches_redis_and_running_gateways(
     setup: Any, gateway: GatewayFactory, cache_section: dict[str, Any]
 ) -> None:
-    registry, entry, config = setup
+    _, entry, config = setup
     client = await gateway([entry], cache=cache_section)
     for tool in TOOLS:
         assert (await client.get(plain(tool))).headers["X-Cache"] == "MISS"
