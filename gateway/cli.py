@@ -82,13 +82,20 @@ def summary(config: GatewayConfig) -> str:
     return "\n".join(lines)
 
 
-def _check(path: str) -> int:
+def _load(path: str | None) -> GatewayConfig | None:
+    """The configuration, or ``None`` after printing every problem to stderr."""
     try:
-        config = load_config(path)
+        return load_config(path)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         print(f"{len(exc.problems)} error(s)", file=sys.stderr)
+        return None
+
+
+def _check(path: str) -> int:
+    config = _load(path)
+    if config is None:
         return EXIT_CONFIG
     print(f"{path}: OK")
     print(summary(config))
@@ -101,11 +108,8 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    config = _load(args.config)
+    if config is None:
         return EXIT_CONFIG
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     if overrides:
@@ -123,11 +127,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _cache(args: argparse.Namespace) -> int:
     from .cache import operations
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    config = _load(args.config)
+    if config is None:
         return EXIT_CONFIG
     try:
         if args.action == "purge":

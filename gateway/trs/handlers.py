@@ -302,19 +302,31 @@ def _metadata(request: web.Request, where: Located) -> float:
 async def _content_lifetime(
     request: web.Request, where: Located, version: str, checksummed: bool
 ) -> float:
-    """Long for content that cannot change: checksummed, or of a production version."""
+    """Long for content that cannot change: checksummed, or of a production version.
+
+    Whether the version is production comes from its (cached) version answer,
+    so this costs an upstream request at most once per version lifetime.
+    """
     config = request.config_dict[CONFIG]
     immutable = checksummed
     if not immutable:
+        key = request.config_dict[CACHE].keys.answer(
+            "version", where.upstream.name, where.tool_id, version
+        )
         try:
-            found = await request.config_dict[FEDERATION].version(
-                where.gid, version, template_links()
+            lookup = await request.config_dict[CACHE].fetch(
+                key, lambda: _version_fill(request, where, version)
             )
-            immutable = bool(found.is_production)
+            immutable = orjson.loads(lookup.entry.body).get("is_production") is True
         except GatewayError:
             immutable = False
     kind = "content_immutable" if immutable else "content"
     return config.lifetime(where.upstream.name, kind)
+
+
+async def _version_fill(request: web.Request, where: Located, version_id: str) -> Fill:
+    found = await request.config_dict[FEDERATION].version(where.gid, version_id, template_links())
+    return json_fill(found.dump(), _metadata(request, where))
 
 
 async def tool(request: web.Request) -> web.Response:
@@ -338,12 +350,10 @@ async def versions(request: web.Request) -> web.Response:
 
 
 async def version(request: web.Request) -> web.Response:
-    federation = request.config_dict[FEDERATION]
     version_id = _version(request)
 
     async def produce(where: Located) -> Fill:
-        found = await federation.version(where.gid, version_id, template_links())
-        return json_fill(found.dump(), _metadata(request, where))
+        return await _version_fill(request, where, version_id)
 
     return await _answer(request, "version", produce, version=version_id)
 

@@ -25,7 +25,7 @@ from tests.fakes import (
     start_registry,
     write_static_tree,
 )
-from tests.samples import cwl_workflow_version
+from tests.samples import cwl_workflow_version, workflowhub_tools
 
 WORKFLOW = "#workflow/github.com/org/cached"
 GID = quote(f"dockstore:{WORKFLOW}", safe="")
@@ -334,3 +334,31 @@ def test_key_schema_scopes_purges_exactly() -> None:
     assert keys.matches(a, "dock") and not keys.matches(b, "dock")
     assert keys.matches(a, "dock", "#workflow/x:y") and not keys.matches(a, "dock", "#workflow/x")
     assert keys.pattern("dock", "#workflow/x:y") == "p:v1:c:*:dock:%23workflow%2Fx%3Ay:*"
+
+
+async def test_lifetimes_follow_checksums_and_production_flags(
+    aiohttp_server: Any, gateway: GatewayFactory, dockstore: Any
+) -> None:
+    _, dock_entry, _ = dockstore
+    hub, hub_url = await start_registry(aiohttp_server, "workflowhub", workflowhub_tools(1))
+    client = await gateway(
+        [dock_entry, {"name": "hub", "url": hub_url, "flavor": "workflowhub"}],
+        cache={"lifetimes": {"content": 100, "content_immutable": 100000}},
+    )
+    checksummed = await client.get(PLAIN)
+    assert max_age(checksummed) > 99000, "checksummed content gets the immutable lifetime"
+    base = "/ga4gh/trs/v2/tools/hub%3A100/versions/1"
+    for path in (
+        f"{base}/GALAXY/descriptor",
+        f"{base}/PLAIN_GALAXY/descriptor",
+        f"{base}/GALAXY/files",
+    ):
+        answer = await client.get(path)
+        assert answer.status == 200
+        assert 0 < max_age(answer) <= 100, "no checksums and not production: short lifetime"
+    version_requests = [r for r in hub.requests if r.path.endswith("/versions/1")]
+    assert len(version_requests) == 1, "is_production is looked up once, through the cache"
+
+
+def max_age(response: Any) -> int:
+    return int(response.headers["Cache-Control"].split("max-age=")[1].split(",")[0])
