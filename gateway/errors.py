@@ -6,7 +6,6 @@ HTTP status and a TRS ``Error`` body ``{"code": int, "message": str}``::
     GatewayError                 500  something the gateway itself got wrong
     ├── BadRequest               400  the client sent a parameter we cannot use
     ├── NotFound                 404  unknown upstream prefix, tool, version or file
-    ├── NotAcceptable            406  no representation matches the Accept header
     └── UpstreamError            502  an upstream answered, but not usefully
         ├── UpstreamBadResponse  502  ... with garbage (HTML, broken JSON, wrong shape)
         ├── UpstreamUnavailable  502  ... not at all (connection refused, reset)
@@ -22,7 +21,6 @@ __all__ = [
     "BadRequest",
     "ConfigError",
     "GatewayError",
-    "NotAcceptable",
     "NotFound",
     "UpstreamBadResponse",
     "UpstreamError",
@@ -51,12 +49,6 @@ class NotFound(GatewayError):
     """The tool, version, file or upstream prefix does not exist."""
 
     status = 404
-
-
-class NotAcceptable(GatewayError):
-    """The client's ``Accept`` header rules out every representation we have."""
-
-    status = 406
 
 
 class UpstreamError(GatewayError):

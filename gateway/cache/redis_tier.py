@@ -145,8 +145,5 @@ class RedisTier:
         async for key in self.client.scan_iter(match=pattern, count=500):
             yield key
 
-    async def publish(self, channel: str, message: str) -> None:
-        await self._call(self.client.publish(channel, message), "publish")
-
     async def close(self) -> None:
         await self.client.aclose()
