@@ -22,7 +22,9 @@ from .config import GatewayConfig
 from .errors import GatewayError
 from .federation.core import Federation
 from .health import setup_health
-from .keys import CACHE, CONFIG, FEDERATION
+from .keys import CACHE, RUNTIME
+from .runtime import Runtime
+from .status import setup_status
 from .trs.handlers import MISSING_HEADER, PAGINATION_HEADERS, json_response, make_trs_app
 from .upstream import make_upstream
 
@@ -74,7 +76,7 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
     """The cache tiers; Redis only when ``cache.redis_url`` is set."""
-    config = app[CONFIG].cache
+    config = app[RUNTIME].config.cache
     redis = RedisTier(config.redis_url, config.redis_timeout) if config.redis_url else None
     cache = TieredCache(config, redis)
     app[CACHE] = cache
@@ -98,28 +100,22 @@ async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
         await cache.close()
 
 
-async def federation_ctx(app: web.Application) -> AsyncIterator[None]:
-    """One client (and HTTP session) per upstream, closed at shutdown."""
-    config = app[CONFIG]
+def build_federation(config: GatewayConfig, cache: TieredCache) -> Federation:
+    """A federation over ``config``'s upstreams: one client (and HTTP session) each."""
     upstreams = [make_upstream(u, USER_AGENT) for u in config.upstreams]
-    federation = Federation(config, upstreams)
-    app[FEDERATION] = federation
+    return Federation(config, upstreams)
+
+
+async def federation_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The federation of the configuration in force; the current one is closed at shutdown."""
+    runtime = app[RUNTIME]
+    federation = build_federation(runtime.config, app[CACHE])
+    await federation.start()
+    runtime.install(federation)
     try:
         yield
     finally:
-        await federation.close()
-
-
-async def index(request: web.Request) -> web.Response:
-    config = request.app[CONFIG]
-    return json_response(
-        {
-            "service": "trs-gateway",
-            "trs_base_paths": config.server.base_paths,
-            "upstreams": [u.name for u in config.upstreams],
-            "openapi": "/openapi.yaml",
-        }
-    )
+        await runtime.federation.close()
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -129,11 +125,11 @@ async def openapi(request: web.Request) -> web.Response:
 
 def create_app(config: GatewayConfig) -> web.Application:
     app = web.Application(middlewares=[cors_middleware, error_middleware])
-    app[CONFIG] = config
+    app[RUNTIME] = Runtime(config)
     app.cleanup_ctx.append(cache_ctx)
     app.cleanup_ctx.append(federation_ctx)
     setup_health(app)
-    app.router.add_get("/", index)
+    setup_status(app)
     app.router.add_get("/openapi.yaml", openapi)
     for base_path in config.server.base_paths:
         app.add_subapp(base_path, make_trs_app(base_path))

@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .identity.keys import parse_crosswalk
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -38,7 +39,12 @@ __all__ = [
     "FederationConfig",
     "Flavor",
     "GatewayConfig",
+    "HarvestConfig",
+    "HealthConfig",
+    "IdentityConfig",
     "Lifetimes",
+    "LogFormat",
+    "LoggingConfig",
     "ServerConfig",
     "ServiceInfoConfig",
     "UpstreamConfig",
@@ -173,6 +179,8 @@ class UpstreamConfig(_Strict):
     """Filters this upstream ignores or gets wrong; the gateway applies them itself."""
     label: str | None = None
     cache: UpstreamCacheConfig = Field(default_factory=UpstreamCacheConfig)
+    harvest: bool = True
+    """Whether the identity harvester walks this upstream's catalogue."""
 
     @field_validator("url")
     @classmethod
@@ -218,6 +226,10 @@ class FederationConfig(_Strict):
     cursor_secret: SecretStr | None = None
     """Key that signs pagination cursors; replicas must share it. When unset it
     is derived from the upstream list, so replicas with one config agree."""
+    circuit_failures: Annotated[int, Field(ge=1, le=1000)] = 5
+    """Consecutive failures after which an upstream's circuit opens (it is skipped)."""
+    circuit_cooldown: Annotated[float, Field(gt=0, le=86400)] = 30.0
+    """Seconds an open circuit skips its upstream before one trial request."""
 
     @model_validator(mode="after")
     def _limits(self) -> FederationConfig:
@@ -253,6 +265,50 @@ class CacheConfig(_Strict):
         return value
 
 
+class HealthConfig(_Strict):
+    """Background probing of the upstreams, for ``/health/ready``."""
+
+    probe_interval: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """Seconds between two probes of one upstream."""
+    probe_timeout: Annotated[float, Field(gt=0, le=600)] = 5.0
+    latency_window: Annotated[int, Field(ge=1, le=100000)] = 200
+    """Recent upstream calls kept per upstream for the p50/p95 latencies."""
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    TEXT = "text"
+
+
+class LoggingConfig(_Strict):
+    level: Annotated[str, Field(pattern=r"^(?i:debug|info|warning|error)$")] = "info"
+    format: LogFormat = LogFormat.JSON
+    access_log: bool = True
+    """One line per request served."""
+
+
+class HarvestConfig(_Strict):
+    """The background walk of every upstream's catalogue that fills the identity index."""
+
+    enabled: bool = True
+    interval: Annotated[float, Field(gt=0)] = 6 * 3600.0
+    """Seconds from the end of one harvest of an upstream to the start of the next."""
+    pause: Annotated[float, Field(ge=0, le=3600)] = 1.0
+    """Seconds between two listing requests to one upstream."""
+    page_size: Annotated[int, Field(ge=1, le=1000)] = 100
+    start_delay: Annotated[float, Field(ge=0)] = 0.0
+    """Seconds after startup before the first harvest begins."""
+
+
+class IdentityConfig(_Strict):
+    """Matching one tool across registries."""
+
+    crosswalk: str | None = None
+    """YAML file of groups of ids, aliases or URLs that name one tool; relative
+    paths are read from the configuration file's directory."""
+    harvest: HarvestConfig = Field(default_factory=HarvestConfig)
+
+
 class OrganizationConfig(_Strict):
     name: str = "trs-gateway"
     url: str = "https://github.com/trs-gateway/trs-gateway"
@@ -277,6 +333,9 @@ class GatewayConfig(_Strict):
     upstreams: list[UpstreamConfig]
     federation: FederationConfig = Field(default_factory=FederationConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
     service_info: ServiceInfoConfig = Field(default_factory=ServiceInfoConfig)
 
     @field_validator("upstreams")
@@ -354,6 +413,14 @@ def _resolve_file_urls(data: dict[str, Any], base_dir: Path) -> None:
             upstream["url"] = (base_dir / url[len("file:") :]).resolve().as_uri()
 
 
+def _resolve_crosswalk(data: dict[str, Any], base_dir: Path) -> None:
+    identity = data.get("identity")
+    if isinstance(identity, dict):
+        path = identity.get("crosswalk")
+        if isinstance(path, str) and path and not Path(path).is_absolute():
+            identity["crosswalk"] = str((base_dir / path).resolve())
+
+
 def parse_config(text: str, source: str, base_dir: Path | None = None) -> GatewayConfig:
     """Validate configuration text; ``source`` names it in error messages."""
     try:
@@ -373,8 +440,9 @@ def parse_config(text: str, source: str, base_dir: Path | None = None) -> Gatewa
         raise ConfigError([f"{source}: {m}" for m in missing])
     if base_dir is not None:
         _resolve_file_urls(data, base_dir)
+        _resolve_crosswalk(data, base_dir)
     try:
-        return GatewayConfig.model_validate(data)
+        config = GatewayConfig.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False):
@@ -385,6 +453,29 @@ def parse_config(text: str, source: str, base_dir: Path | None = None) -> Gatewa
                 message = message[len("Value error, ") :]
             problems.append(f"{source}: {_loc(err['loc'])}: {message}")
         raise ConfigError(problems) from None
+    if config.identity.crosswalk is not None:
+        load_crosswalk(config, source)
+    return config
+
+
+def load_crosswalk(config: GatewayConfig, source: str = "configuration") -> list[set[str]]:
+    """The key groups of ``identity.crosswalk`` (none when unset); a bad file is a ConfigError."""
+    path = config.identity.crosswalk
+    if path is None:
+        return []
+    where = f"{source}: identity.crosswalk"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{where}: cannot read {path}: {exc.strerror or exc}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{where}: {path} is not valid YAML: {exc}"]) from None
+    try:
+        return parse_crosswalk(data, path, upstreams=[u.name for u in config.upstreams])
+    except ValueError as exc:
+        raise ConfigError([f"{where}: {exc}"]) from None
 
 
 def load_config(path: str | Path | None = None) -> GatewayConfig:

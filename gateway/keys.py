@@ -5,13 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from .cache import TieredCache
-from .config import GatewayConfig
-from .federation.core import Federation
+from .runtime import Runtime
 
-__all__ = ["BASE_PATH", "CACHE", "CONFIG", "FEDERATION"]
+__all__ = ["BASE_PATH", "CACHE", "RUNTIME"]
 
-CONFIG = web.AppKey("config", GatewayConfig)
-FEDERATION = web.AppKey("federation", Federation)
+RUNTIME = web.AppKey("runtime", Runtime)
+"""The configuration in force and its federation; replaced as a whole on reload."""
 CACHE = web.AppKey("cache", TieredCache)
 BASE_PATH = web.AppKey("base_path", str)
 """Set on each TRS sub-application: the base path it is mounted under."""

@@ -82,7 +82,11 @@ class Federation:
         self.cursor_key = config.cursor_key()
         self._owners: TTLCache[str, str] = TTLCache(maxsize=10000, ttl=600)
 
+    async def start(self) -> None:
+        """Begin background work; called once, before the federation serves."""
+
     async def close(self) -> None:
+        """Stop background work and close every upstream's connections."""
         await asyncio.gather(*(u.close() for u in self.upstreams), return_exceptions=True)
 
     # -- finding tools -----------------------------------------------------

@@ -24,7 +24,7 @@ from ..federation.core import Located
 from ..federation.filters import parse_filters
 from ..federation.ids import check_id
 from ..federation.present import Links, present_tool
-from ..keys import BASE_PATH, CACHE, CONFIG, FEDERATION
+from ..keys import BASE_PATH, CACHE, RUNTIME
 from .models import Service, ServiceOrganization, ServiceType
 from .types import DescriptorType, parse_descriptor_type
 
@@ -61,7 +61,7 @@ def _partial(errors: Mapping[str, GatewayError]) -> dict[str, str]:
 
 
 def links(request: web.Request) -> Links:
-    config = request.config_dict[CONFIG]
+    config = request.config_dict[RUNTIME].config
     origin = config.server.public_url or f"{request.scheme}://{request.host}"
     return Links(origin + request.app[BASE_PATH])
 
@@ -165,7 +165,7 @@ async def cached(request: web.Request, key: str, fill: FillFn) -> web.Response:
     now = time.time()
     etag = '"' + hashlib.sha256(f"{entry.digest} {base}".encode()).hexdigest()[:32] + '"'
     remaining = 0 if lookup.outcome is Outcome.STALE else int(entry.fresh_for - entry.age(now))
-    config = request.config_dict[CONFIG].cache
+    config = request.config_dict[RUNTIME].config.cache
     headers.update(
         {
             "X-Cache": lookup.outcome.value,
@@ -194,7 +194,7 @@ def _etags(value: str) -> set[str]:
 
 
 async def service_info(request: web.Request) -> web.Response:
-    config = request.config_dict[CONFIG]
+    config = request.config_dict[RUNTIME].config
     info = config.service_info
     service = Service(
         id=info.id,
@@ -211,8 +211,8 @@ async def service_info(request: web.Request) -> web.Response:
 
 
 async def tool_classes(request: web.Request) -> web.Response:
-    config = request.config_dict[CONFIG]
-    federation = request.config_dict[FEDERATION]
+    config = request.config_dict[RUNTIME].config
+    federation = request.config_dict[RUNTIME].federation
 
     async def fill() -> Fill:
         classes, errors = await federation.tool_classes()
@@ -226,7 +226,7 @@ async def tool_classes(request: web.Request) -> web.Response:
 
 
 def _limit(request: web.Request) -> int:
-    federation = request.config_dict[CONFIG].federation
+    federation = request.config_dict[RUNTIME].config.federation
     raw = request.query.get("limit")
     if raw is None or raw == "":
         return federation.default_limit
@@ -240,8 +240,8 @@ def _limit(request: web.Request) -> int:
 
 
 async def tools(request: web.Request) -> web.Response:
-    config = request.config_dict[CONFIG]
-    federation = request.config_dict[FEDERATION]
+    config = request.config_dict[RUNTIME].config
+    federation = request.config_dict[RUNTIME].federation
     limit = _limit(request)
     offset = request.query.get("offset") or None
     filters = parse_filters(request.query)
@@ -288,7 +288,7 @@ async def _answer(
     path: str | None = None,
 ) -> web.Response:
     """A cached answer about one tool: located first, so the key names its upstream."""
-    where = await request.config_dict[FEDERATION].locate(_tool_id(request))
+    where = await request.config_dict[RUNTIME].federation.locate(_tool_id(request))
     key = request.config_dict[CACHE].keys.answer(
         kind, where.upstream.name, where.tool_id, version, dtype, path
     )
@@ -296,7 +296,7 @@ async def _answer(
 
 
 def _metadata(request: web.Request, where: Located) -> float:
-    return request.config_dict[CONFIG].lifetime(where.upstream.name, "metadata")
+    return request.config_dict[RUNTIME].config.lifetime(where.upstream.name, "metadata")
 
 
 async def _content_lifetime(
@@ -307,7 +307,7 @@ async def _content_lifetime(
     Whether the version is production comes from its (cached) version answer,
     so this costs an upstream request at most once per version lifetime.
     """
-    config = request.config_dict[CONFIG]
+    config = request.config_dict[RUNTIME].config
     immutable = checksummed
     if not immutable:
         key = request.config_dict[CACHE].keys.answer(
@@ -325,12 +325,13 @@ async def _content_lifetime(
 
 
 async def _version_fill(request: web.Request, where: Located, version_id: str) -> Fill:
-    found = await request.config_dict[FEDERATION].version(where.gid, version_id, template_links())
+    federation = request.config_dict[RUNTIME].federation
+    found = await federation.version(where.gid, version_id, template_links())
     return json_fill(found.dump(), _metadata(request, where))
 
 
 async def tool(request: web.Request) -> web.Response:
-    federation = request.config_dict[FEDERATION]
+    federation = request.config_dict[RUNTIME].federation
 
     async def produce(where: Located) -> Fill:
         found = await federation.tool(where.gid, template_links())
@@ -340,7 +341,7 @@ async def tool(request: web.Request) -> web.Response:
 
 
 async def versions(request: web.Request) -> web.Response:
-    federation = request.config_dict[FEDERATION]
+    federation = request.config_dict[RUNTIME].federation
 
     async def produce(where: Located) -> Fill:
         found = await federation.versions(where.gid, template_links())
@@ -359,7 +360,7 @@ async def version(request: web.Request) -> web.Response:
 
 
 async def _descriptor(request: web.Request, relative: str | None) -> web.Response:
-    federation = request.config_dict[FEDERATION]
+    federation = request.config_dict[RUNTIME].federation
     dtype = _type(request)
     version_id = _version(request)
     language = dtype.language
@@ -393,7 +394,7 @@ async def descriptor_relative(request: web.Request) -> web.Response:
 
 
 async def files(request: web.Request) -> web.Response:
-    federation = request.config_dict[FEDERATION]
+    federation = request.config_dict[RUNTIME].federation
     dtype = _type(request, allow_plain=False)
     version_id = _version(request)
     language = dtype.language
@@ -422,7 +423,7 @@ async def files(request: web.Request) -> web.Response:
 
 
 async def tests(request: web.Request) -> web.Response:
-    federation = request.config_dict[FEDERATION]
+    federation = request.config_dict[RUNTIME].federation
     language = _type(request).language
     version_id = _version(request)
 
@@ -436,7 +437,7 @@ async def tests(request: web.Request) -> web.Response:
 
 
 async def containerfile(request: web.Request) -> web.Response:
-    federation = request.config_dict[FEDERATION]
+    federation = request.config_dict[RUNTIME].federation
     version_id = _version(request)
 
     async def produce(where: Located) -> Fill:
