@@ -15,18 +15,16 @@ from importlib import resources
 
 from aiohttp import web
 
-from . import USER_AGENT
 from .cache import RedisTier, TieredCache
 from .cache.operations import subscribe_purges
 from .config import GatewayConfig
 from .errors import GatewayError
-from .federation.core import Federation
+from .federation.core import build_federation
 from .health import setup_health
 from .keys import CACHE, RUNTIME
 from .runtime import Runtime
 from .status import setup_status
 from .trs.handlers import MISSING_HEADER, PAGINATION_HEADERS, json_response, make_trs_app
-from .upstream import make_upstream
 
 __all__ = ["create_app"]
 
@@ -98,12 +96,6 @@ async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await purges
         await cache.close()
-
-
-def build_federation(config: GatewayConfig, cache: TieredCache) -> Federation:
-    """A federation over ``config``'s upstreams: one client (and HTTP session) each."""
-    upstreams = [make_upstream(u, USER_AGENT) for u in config.upstreams]
-    return Federation(config, upstreams)
 
 
 async def federation_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -25,12 +25,14 @@ from typing import Any, TypeVar
 from cachetools import TTLCache
 from pydantic import BaseModel, ValidationError
 
+from .. import USER_AGENT
+from ..cache import TieredCache
 from ..config import GatewayConfig
 from ..errors import GatewayError, NotFound, UpstreamBadResponse
 from ..integrity import verify
 from ..trs.models import FileType, FileWrapper, Tool, ToolClass, ToolFile, ToolVersion
 from ..trs.types import Language
-from ..upstream import Upstream
+from ..upstream import Upstream, make_upstream
 from .fanout import fan_out
 from .ids import ToolRef, gateway_id, split_id
 from .listing import ListingPage, list_tools
@@ -42,7 +44,7 @@ from .present import (
     present_wrapper,
 )
 
-__all__ = ["Federation", "Located", "ZipArchive"]
+__all__ = ["Federation", "Located", "ZipArchive", "build_federation"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -361,6 +363,18 @@ class Federation:
                     "upstream %s sent an unusable %s; skipped", upstream.name, model.__name__
                 )
         return out
+
+
+def build_federation(
+    config: GatewayConfig, cache: TieredCache, previous: Federation | None = None
+) -> Federation:
+    """A federation over ``config``'s upstreams: one client (and HTTP session) each.
+
+    ``previous`` is the federation a configuration reload replaces; what outlives
+    a reload is carried over from it.
+    """
+    upstreams = [make_upstream(u, USER_AGENT) for u in config.upstreams]
+    return Federation(config, upstreams)
 
 
 def _is_url(path: str | None) -> bool:
