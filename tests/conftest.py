@@ -25,7 +25,12 @@ GatewayFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
 def make_config(upstreams: list[dict[str, Any]], **sections: Any) -> GatewayConfig:
-    """A validated configuration from upstream entries and optional sections."""
+    """A validated configuration from upstream entries and optional sections.
+
+    The identity harvest is off unless a test configures it: its background
+    listing requests would otherwise mix with the requests a test counts.
+    """
+    sections.setdefault("identity", {"harvest": {"enabled": False}})
     return GatewayConfig.model_validate({"upstreams": upstreams, **sections})
 
 

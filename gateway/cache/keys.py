@@ -6,6 +6,10 @@ Schema version 1::
     <prefix>:v1:c:listing:<digest>                                     a /tools page or /toolClasses
     <prefix>:v1:lock:<cache key>                                       fill lock of one answer
     <prefix>:v1:purge                                                  pub/sub channel for purges
+    <prefix>:v1:id:tools                  hash: gateway id -> JSON list of its identity keys
+    <prefix>:v1:id:changes                stream: one entry per changed gateway id
+    <prefix>:v1:id:harvest:<upstream>     hash: one upstream's harvest progress
+    <prefix>:v1:id:harvest-lock:<upstream>  the lock of whoever harvests that upstream
 
 ``<class>`` is ``tool``, ``versions``, ``version``, ``descriptor``, ``plain``,
 ``files``, ``zip``, ``tests`` or ``containerfile``. Every variable part is
@@ -56,6 +60,20 @@ class KeySpace:
 
     def lock(self, key: str) -> str:
         return f"{self.root}:lock:{key}"
+
+    @property
+    def identity_tools(self) -> str:
+        return f"{self.root}:id:tools"
+
+    @property
+    def identity_changes(self) -> str:
+        return f"{self.root}:id:changes"
+
+    def harvest(self, upstream: str) -> str:
+        return f"{self.root}:id:harvest:{_part(upstream)}"
+
+    def harvest_lock(self, upstream: str) -> str:
+        return f"{self.root}:id:harvest-lock:{_part(upstream)}"
 
     @property
     def purge_channel(self) -> str:

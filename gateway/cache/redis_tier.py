@@ -33,6 +33,10 @@ _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+_EXTEND = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
 
 
 @dataclass(slots=True)
@@ -68,7 +72,7 @@ class RedisTier:
         self.state = RedisState()
         self._skip_until = 0.0
 
-    async def _call(self, call: Awaitable[T], what: str) -> T | None:
+    async def call(self, call: Awaitable[T], what: str) -> T | None:
         """Run one Redis call; ``None`` if Redis is failing (and say so)."""
         if time.monotonic() < self._skip_until:
             if asyncio.iscoroutine(call):
@@ -102,16 +106,16 @@ class RedisTier:
         return time.monotonic() >= self._skip_until
 
     async def get(self, key: str) -> Entry | None:
-        data = await self._call(self.client.get(key), "get")
+        data = await self.call(self.client.get(key), "get")
         return Entry.unpack(data) if isinstance(data, bytes) else None
 
     async def set(self, key: str, entry: Entry, keep_for: float) -> None:
         ttl = max(1, int(keep_for * 1000))
-        await self._call(self.client.set(key, entry.pack(), px=ttl), "set")
+        await self.call(self.client.set(key, entry.pack(), px=ttl), "set")
 
     async def acquire(self, lock: str, token: str, lease: float) -> bool | None:
         """``True`` if we hold the lock now, ``False`` if another does, ``None`` if unknown."""
-        result = await self._call(
+        result = await self.call(
             self.client.set(lock, token, nx=True, px=max(1, int(lease * 1000))), "lock"
         )
         if result is None and not self.available:
@@ -119,14 +123,19 @@ class RedisTier:
         return bool(result)
 
     async def release(self, lock: str, token: str) -> None:
-        await self._call(self.client.eval(_RELEASE, 1, lock, token), "unlock")
+        await self.call(self.client.eval(_RELEASE, 1, lock, token), "unlock")
+
+    async def extend(self, lock: str, token: str, lease: float) -> bool:
+        """Renew a lock we hold for another ``lease`` seconds; ``False`` if it was lost."""
+        ms = max(1, int(lease * 1000))
+        return bool(await self.call(self.client.eval(_EXTEND, 1, lock, token, ms), "extend lock"))
 
     async def locked(self, lock: str) -> bool | None:
-        result = await self._call(self.client.exists(lock), "exists")
+        result = await self.call(self.client.exists(lock), "exists")
         return None if result is None else bool(result)
 
     async def ping(self) -> bool:
-        return bool(await self._call(self.client.ping(), "ping"))
+        return bool(await self.call(self.client.ping(), "ping"))
 
     async def scan_delete(self, pattern: str) -> int:
         """Delete every key matching ``pattern``; raises if Redis is unreachable."""

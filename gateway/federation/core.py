@@ -5,10 +5,24 @@ upstream holds the tool, which version segment that upstream understands, and
 asks it. Operations that span upstreams (``/tools``, ``/toolClasses``, looking
 up an id without a namespace) fan out within ``federation.deadline``.
 
-Ids without a namespace are looked up on every upstream at once; the first
-upstream *in configuration order* that has the tool wins, and the answer is
+``GET /tools/{X}`` with an ``X`` that is not namespaced is resolved in this order:
+
+1. ``X`` is the exact id of tools the identity index knows: the one of the
+   upstream listed first in the configuration;
+2. otherwise every upstream is asked for ``X`` at once: the first upstream *in
+   configuration order* that has it;
+3. otherwise ``X`` is read as an alias in any spelling (a DOI, a repository URL,
+   a CURIE, a TRS URL, a crosswalk entry): the matching tools, the upstream
+   listed first winning.
+
+The other candidates are returned in :attr:`Located.alternatives`; the handlers
+announce them as ``Link: <...>; rel="alternate"`` headers. A resolved id is
 remembered for a while so follow-up calls (versions, descriptors) go straight
-to it.
+to its upstream.
+
+Every upstream ``Tool`` the federation reads is shown to the identity index
+(:class:`~gateway.identity.Identity`), and every ``/tools?alias=`` query is
+answered from it, so tools of upstreams that ignore ``?alias=`` are found too.
 """
 
 from __future__ import annotations
@@ -27,13 +41,17 @@ from pydantic import BaseModel, ValidationError
 
 from .. import USER_AGENT
 from ..cache import TieredCache
-from ..config import GatewayConfig
+from ..config import GatewayConfig, load_crosswalk
 from ..errors import GatewayError, NotFound, UpstreamBadResponse
+from ..identity.harvest import Harvester
+from ..identity.service import Identity
 from ..integrity import verify
 from ..trs.models import FileType, FileWrapper, Tool, ToolClass, ToolFile, ToolVersion
 from ..trs.types import Language
 from ..upstream import Upstream, make_upstream
+from .cursor import Cursor, StreamState, query_digest
 from .fanout import fan_out
+from .filters import matches
 from .ids import ToolRef, gateway_id, split_id
 from .listing import ListingPage, list_tools
 from .present import (
@@ -50,6 +68,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
+ALIAS_SEARCH_LIMIT = 100
+"""Tools asked from an upstream's own alias search (an alias names few tools)."""
+
 LATEST = "latest"
 """The version cwltool asks for when the user names none."""
 
@@ -60,6 +81,8 @@ class Located:
 
     upstream: Upstream
     tool_id: str
+    alternatives: tuple[str, ...] = ()
+    """Gateway ids of the other tools an ambiguous id or alias could have meant."""
 
     @property
     def gid(self) -> str:
@@ -76,19 +99,34 @@ class ZipArchive:
 class Federation:
     """All configured upstreams, in configuration order."""
 
-    def __init__(self, config: GatewayConfig, upstreams: Sequence[Upstream]) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        upstreams: Sequence[Upstream],
+        identity: Identity,
+        harvester: Harvester,
+    ) -> None:
         self.config = config
         self.upstreams = list(upstreams)
         self.by_name = {u.name: u for u in self.upstreams}
         self.deadline = config.federation.deadline
         self.cursor_key = config.cursor_key()
-        self._owners: TTLCache[str, str] = TTLCache(maxsize=10000, ttl=600)
+        self.identity = identity
+        self.harvester = harvester
+        self.owns_identity = True
+        """False once a successor (a reloaded configuration) took the index over."""
+        self._owners: TTLCache[str, Located] = TTLCache(maxsize=10000, ttl=600)
 
     async def start(self) -> None:
-        """Begin background work; called once, before the federation serves."""
+        """Load the identity index and start the harvest; called once, before serving."""
+        await self.identity.start()
+        self.harvester.start()
 
     async def close(self) -> None:
         """Stop background work and close every upstream's connections."""
+        await self.harvester.close()
+        if self.owns_identity:
+            await self.identity.close()
         await asyncio.gather(*(u.close() for u in self.upstreams), return_exceptions=True)
 
     # -- finding tools -----------------------------------------------------
@@ -97,33 +135,54 @@ class Federation:
         return split_id(value, self.by_name)
 
     async def locate(self, value: str) -> Located:
-        """The upstream holding the tool with gateway id ``value``."""
+        """The upstream holding the tool ``value`` names (see the module docstring)."""
         ref = self.parse_id(value)
         if ref.upstream is not None:
             return Located(self.by_name[ref.upstream], ref.tool_id)
-        owner = self._owners.get(ref.tool_id)
-        if owner is not None and owner in self.by_name:
-            return Located(self.by_name[owner], ref.tool_id)
+        remembered = self._owners.get(ref.tool_id)
+        if remembered is not None:
+            return remembered
+        found = self._known(self.identity.holders(ref.tool_id), ref.tool_id)
+        if found is None:
+            found = await self._ask_everyone(ref.tool_id)
+        if found is None:
+            found = self._known(self.identity.resolve(value), None)
+        if found is None:
+            raise NotFound(
+                f"no upstream has a tool {ref.tool_id!r} and no known tool has it as an alias; "
+                f"namespace it as <upstream>:<id> with one of {sorted(self.by_name)}"
+            )
+        self._owners[ref.tool_id] = found
+        return found
+
+    def _known(self, gids: Sequence[str], tool_id: str | None) -> Located | None:
+        """The first of ``gids`` (in order) on a configured upstream, the rest as alternatives."""
+        usable = [g for g in gids if g.partition(":")[0] in self.by_name]
+        if not usable:
+            return None
+        upstream, _, found_id = usable[0].partition(":")
+        return Located(self.by_name[upstream], tool_id or found_id, tuple(usable[1:]))
+
+    async def _ask_everyone(self, tool_id: str) -> Located | None:
         outcome = await fan_out(
-            {u.name: u.get_tool(ref.tool_id) for u in self.upstreams}, self.deadline
+            {u.name: u.get_tool(tool_id) for u in self.upstreams}, self.deadline
         )
-        for upstream in self.upstreams:
-            if upstream.name in outcome.results:
-                self._owners[ref.tool_id] = upstream.name
-                return Located(upstream, ref.tool_id)
+        for name, raw in outcome.results.items():
+            self.identity.observe(name, {**raw, "id": tool_id})
+        holders = [gateway_id(u.name, tool_id) for u in self.upstreams if u.name in outcome.results]
+        if holders:
+            return self._known(holders, tool_id)
         failures = [e for e in outcome.errors.values() if not isinstance(e, NotFound)]
-        if failures:
+        if failures and not self.identity.resolve(tool_id):
             # Not found where we could look, but some upstream could not answer.
             raise failures[0]
-        raise NotFound(
-            f"no upstream has a tool {ref.tool_id!r}; "
-            f"namespace it as <upstream>:<id> with one of {sorted(self.by_name)}"
-        )
+        return None
 
     async def tool(self, value: str, links: Links) -> Tool:
         where = await self.locate(value)
         raw = await where.upstream.get_tool(where.tool_id)
         tool = self._validate(where.upstream, Tool, raw, f"tool {where.tool_id!r}")
+        self.identity.observe(where.upstream.name, {**raw, "id": where.tool_id})
         # Some upstreams answer for a tool under another spelling of its id.
         tool = tool.model_copy(update={"id": where.tool_id})
         return present_tool(where.upstream, tool, links)
@@ -326,7 +385,97 @@ class Federation:
     ) -> ListingPage:
         """One page of the merged listing; ``filters`` come from :func:`parse_filters`."""
         upstreams, filters = self.select(dict(filters))
-        return await list_tools(upstreams, filters, limit, offset, self.deadline, self.cursor_key)
+        if "alias" in filters:
+            return await self._list_by_alias(upstreams, filters, limit, offset)
+        return await list_tools(
+            upstreams,
+            filters,
+            limit,
+            offset,
+            self.deadline,
+            self.cursor_key,
+            observe=self.identity.observe,
+        )
+
+    async def _list_by_alias(
+        self, upstreams: Sequence[Upstream], filters: dict[str, str], limit: int, offset: str | None
+    ) -> ListingPage:
+        """``/tools?alias=X``: every tool that ``X`` names in any spelling, with its twins.
+
+        Upstreams that search aliases themselves are asked too (they may hold
+        tools not harvested yet); the others are answered from the identity
+        index. The other filters are then applied to each tool. The answer is
+        ordered by upstream (configuration order), then by id; the cursor keeps
+        how many tools of each upstream were already returned.
+        """
+        alias = filters["alias"]
+        others = {k: v for k, v in filters.items() if k != "alias"}
+        names = [u.name for u in upstreams]
+        loop = asyncio.get_running_loop()
+        stop_at = loop.time() + self.deadline
+        searched = await fan_out(
+            {
+                u.name: u.list_tools({"alias": alias}, 0, ALIAS_SEARCH_LIMIT)
+                for u in upstreams
+                if "alias" in u.native
+            },
+            self.deadline,
+        )
+        raws: dict[str, tuple[str, dict[str, Any]]] = {}
+        for name, page in searched.results.items():
+            for raw in page.items:
+                if isinstance(raw.get("id"), str):
+                    self.identity.observe(name, raw)
+                    raws[gateway_id(name, raw["id"])] = (name, raw)
+        wanted = set(self.identity.resolve(alias))
+        for gid in list(raws):
+            wanted |= {gid, *self.identity.twins(gid)}
+        gids = [g for g in self.identity.sort(wanted) if g.partition(":")[0] in names]
+        fetched = await fan_out(
+            {
+                gid: self.by_name[gid.partition(":")[0]].get_tool(gid.partition(":")[2])
+                for gid in gids
+                if gid not in raws
+            },
+            stop_at - loop.time(),
+        )
+        errors: dict[str, GatewayError] = dict(searched.errors)
+        for gid, error in fetched.errors.items():
+            if isinstance(error, NotFound):
+                self.identity.forget(gid)
+            else:
+                errors.setdefault(gid.partition(":")[0], error)
+        for gid, raw in fetched.results.items():
+            upstream_name, _, tool_id = gid.partition(":")
+            raws[gid] = (upstream_name, {**raw, "id": tool_id})
+        found: dict[str, list[Tool]] = {name: [] for name in names}
+        for gid in gids:
+            if gid not in raws:
+                continue
+            name, raw = raws[gid]
+            try:
+                tool = Tool.model_validate(raw)
+            except ValidationError:
+                log.warning("upstream %s sent an unusable tool %s", name, gid)
+                continue
+            if matches(tool, others):
+                found[name].append(tool)
+        digest = query_digest(filters, names)
+        if offset in (None, "", "0"):
+            states = {name: StreamState() for name in names}
+        else:
+            states = Cursor.decode(offset, self.cursor_key, digest, names).streams
+        picked: list[tuple[Upstream, Tool]] = []
+        for name in names:
+            state = states[name]
+            while len(picked) < limit and state.pos < len(found[name]):
+                picked.append((self.by_name[name], found[name][state.pos]))
+                state.pos += 1
+                state.n += 1
+            state.done = state.pos >= len(found[name])
+        more = not all(state.done for state in states.values())
+        cursor = Cursor(digest, states).encode(self.cursor_key) if more else None
+        return ListingPage(picked, cursor, errors)
 
     async def tool_classes(self) -> tuple[list[ToolClass], dict[str, GatewayError]]:
         """The union of every upstream's tool classes, merged by name."""
@@ -374,7 +523,20 @@ def build_federation(
     a reload is carried over from it.
     """
     upstreams = [make_upstream(u, USER_AGENT) for u in config.upstreams]
-    return Federation(config, upstreams)
+    names = [u.name for u in upstreams]
+    crosswalk = load_crosswalk(config)
+    if previous is not None and previous.identity.names == names:
+        identity = previous.identity
+        identity.index.replace_groups(crosswalk)
+        previous.owns_identity = False
+    else:
+        identity = Identity(names, crosswalk, cache.redis, cache.keys)
+        if previous is not None:
+            for gid in previous.identity.index.tools():
+                if gid.partition(":")[0] in names:
+                    identity.index.add_tool(gid, previous.identity.index.keys_of(gid))
+    harvester = Harvester(identity, upstreams, config.identity.harvest, cache.redis, cache.keys)
+    return Federation(config, upstreams, identity, harvester)
 
 
 def _is_url(path: str | None) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -35,6 +35,9 @@ from .filters import matches
 __all__ = ["ListingPage", "list_tools"]
 
 log = logging.getLogger(__name__)
+
+Observer = Callable[[str, dict[str, object]], None]
+"""Shown every raw tool an upstream lists (the identity index)."""
 
 MIN_FILTERED_BATCH = 50
 """Tools fetched per request from an upstream whose results the gateway filters."""
@@ -55,6 +58,7 @@ class _Stream:
     order: int
     state: StreamState
     filters: Mapping[str, str]
+    observe: Observer | None = None
     fetch_pos: int = 0
     exhausted: bool = False
     failed: GatewayError | None = None
@@ -82,6 +86,8 @@ class _Stream:
                     self.upstream.name, f"its /tools answered not found ({exc.message})"
                 ) from None
             for offset, raw in enumerate(page.items):
+                if self.observe is not None:
+                    self.observe(self.upstream.name, raw)
                 tool = _parse(self.upstream, raw)
                 if tool is not None and matches(tool, self.filters):
                     self.buffer.append((self.fetch_pos + offset, tool))
@@ -128,6 +134,7 @@ async def list_tools(
     offset: str | None,
     deadline: float,
     key: bytes,
+    observe: Observer | None = None,
 ) -> ListingPage:
     """One page of the merged listing of ``upstreams`` (already selected, in order)."""
     names = [u.name for u in upstreams]
@@ -137,7 +144,7 @@ async def list_tools(
     else:
         states = Cursor.decode(offset, key, digest, names).streams
     streams = [
-        _Stream(upstream, order, states[upstream.name], filters)
+        _Stream(upstream, order, states[upstream.name], filters, observe)
         for order, upstream in enumerate(upstreams)
     ]
     loop = asyncio.get_running_loop()

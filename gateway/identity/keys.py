@@ -83,11 +83,14 @@ Used: the tool's own ``gw:`` key; structural keys spelt by its ``id`` (a bare id
 every ``aliases`` entry; BioContainers' ``identifiers`` (``biotools:x``, ``PMID:n``) and its
 ``tool_url`` (structural keys only: a GitHub URL gives a repo key, a homepage gives nothing);
 the ``url`` of the tool and of each version when it is a TRS URL (WorkflowHub's HTML page
-URLs give nothing).
+URLs give nothing). A tool that has no repository key from those gets the bare ``repo:`` key
+of every forge repository URL written in its ``description``: WorkflowHub publishes its
+source repository nowhere else in TRS. These keys are weak, so a description mentioning
+some popular repository links nothing (see the matching rules).
 
 Not used: BioContainers ``contains`` (relatedness, not identity -- TRS PR #92: many entries
-can point at the same bio.tools entry), ``checker_url`` (a different tool), description and
-README URLs (too noisy: they link to anything), version ``images`` (a workflow's images are
+can point at the same bio.tools entry), ``checker_url`` (a different tool), DOIs and other URLs in
+the description (a cited paper is not the tool), version ``images`` (a workflow's images are
 its steps) and ``ToolVersion.id``.
 
 Matching rules (:class:`IdentityIndex`)
@@ -583,6 +586,19 @@ def _trs_url_keys(value: Any) -> set[str]:
     return {ref.key, *dockstore_trs_url_keys(value)}
 
 
+_URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'()\[\]]+")
+
+
+def _description_repo_keys(text: Any) -> set[str]:
+    """Weak repository keys of forge URLs written in free text (WorkflowHub's only signal)."""
+    if not isinstance(text, str):
+        return set()
+    keys: set[str] = set()
+    for url in _URL_IN_TEXT.findall(text):
+        keys |= {k for k in _structural_keys(url) if k.startswith("repo:") and not is_specific(k)}
+    return keys
+
+
 def keys_for_tool(
     upstream: str, tool: Mapping[str, Any], *, upstreams: Collection[str] = ()
 ) -> set[str]:
@@ -609,6 +625,8 @@ def keys_for_tool(
         for version in versions:
             if isinstance(version, Mapping):
                 keys |= _trs_url_keys(version.get("url"))
+    if not any(k.startswith("repo:") for k in keys):
+        keys |= _description_repo_keys(tool.get("description"))
     return keys
 
 
@@ -762,6 +780,23 @@ class IdentityIndex:
 
     def __len__(self) -> int:
         return len(self._tools)
+
+    def tools(self) -> list[str]:
+        """Every registered gateway id."""
+        return list(self._tools)
+
+    def groups(self) -> list[set[str]]:
+        """Every identity group (sets of gateway ids), singletons included."""
+        uf = self._index()
+        roots: dict[str, set[str]] = {}
+        for gid in self._tools:
+            upstream, _, tool_id = gid.partition(":")
+            roots.setdefault(uf.find(gw_key(upstream, tool_id)), set()).add(gid)
+        return list(roots.values())
+
+    def crosswalk_size(self) -> int:
+        """How many admin crosswalk groups are loaded."""
+        return len(self._groups)
 
     def __contains__(self, gid: object) -> bool:
         return gid in self._tools

@@ -20,7 +20,7 @@ from .. import TRS_VERSION, __version__
 from ..cache import BASE_MARK, Fill, Outcome
 from ..cache.tiered import FillFn
 from ..errors import BadRequest, GatewayError
-from ..federation.core import Located
+from ..federation.core import Federation, Located
 from ..federation.filters import parse_filters
 from ..federation.ids import check_id
 from ..federation.present import Links, present_tool
@@ -145,12 +145,19 @@ def json_fill(value: Any, fresh_for: float, headers: dict[str, str] | None = Non
     return Fill(orjson.dumps(value), JSON_TYPE, fresh_for, headers or {})
 
 
-async def cached(request: web.Request, key: str, fill: FillFn) -> web.Response:
+Transform = Callable[[bytes], bytes]
+
+
+async def cached(
+    request: web.Request, key: str, fill: FillFn, transform: Transform | None = None
+) -> web.Response:
     """Answer from the cache, filling it with ``fill`` on a miss.
 
     Sets ``X-Cache`` (``HIT``, ``STALE`` or ``MISS``), ``X-Cache-Source``
     (``memory``, ``redis`` or ``upstream``), ``Age``, a strong ``ETag`` and
     ``Cache-Control``; answers ``304`` when ``If-None-Match`` matches.
+    ``transform`` rewrites a JSON body on its way out (identity aliases, which
+    change independently of the cached answer); the ETag then covers its result.
     """
     cache = request.config_dict[CACHE]
     lookup = await cache.fetch(key, fill)
@@ -163,7 +170,11 @@ async def cached(request: web.Request, key: str, fill: FillFn) -> web.Response:
     else:
         headers = dict(entry.headers)
     now = time.time()
-    etag = '"' + hashlib.sha256(f"{entry.digest} {base}".encode()).hexdigest()[:32] + '"'
+    tag = f"{entry.digest} {base}"
+    if transform is not None and entry.content_type.startswith(JSON_TYPE):
+        body = transform(body)
+        tag = hashlib.sha256(body).hexdigest()
+    etag = '"' + hashlib.sha256(tag.encode()).hexdigest()[:32] + '"'
     remaining = 0 if lookup.outcome is Outcome.STALE else int(entry.fresh_for - entry.age(now))
     config = request.config_dict[RUNTIME].config.cache
     headers.update(
@@ -275,7 +286,27 @@ async def tools(request: web.Request) -> web.Response:
     digest = hashlib.sha256(
         orjson.dumps(sorted([*filters.items(), ("limit", str(limit)), ("offset", offset or "")]))
     ).hexdigest()
-    return await cached(request, request.config_dict[CACHE].keys.listing(digest), fill)
+    key = request.config_dict[CACHE].keys.listing(digest)
+    return await cached(request, key, fill, _add_aliases(federation, many=True))
+
+
+def _add_aliases(federation: Federation, *, many: bool) -> Transform:
+    """A transform adding each tool's identity aliases (twins, canonical keys) to ``aliases``."""
+
+    def transform(body: bytes) -> bytes:
+        value = orjson.loads(body)
+        changed = False
+        for tool in value if many else [value]:
+            if not isinstance(tool, dict) or not isinstance(tool.get("id"), str):
+                continue
+            extra = federation.identity.aliases(tool["id"])
+            if extra:
+                own = tool.get("aliases") or []
+                tool["aliases"] = list(dict.fromkeys([*own, *extra]))
+                changed = True
+        return orjson.dumps(value) if changed else body
+
+    return transform
 
 
 async def _answer(
@@ -288,11 +319,19 @@ async def _answer(
     path: str | None = None,
 ) -> web.Response:
     """A cached answer about one tool: located first, so the key names its upstream."""
-    where = await request.config_dict[RUNTIME].federation.locate(_tool_id(request))
+    federation = request.config_dict[RUNTIME].federation
+    where = await federation.locate(_tool_id(request))
     key = request.config_dict[CACHE].keys.answer(
         kind, where.upstream.name, where.tool_id, version, dtype, path
     )
-    return await cached(request, key, lambda: produce(where))
+    transform = _add_aliases(federation, many=False) if kind == "tool" else None
+    response = await cached(request, key, lambda: produce(where), transform)
+    if where.alternatives:
+        tool_links = links(request)
+        response.headers["Link"] = ", ".join(
+            f'<{tool_links.tool(gid)}>; rel="alternate"' for gid in where.alternatives
+        )
+    return response
 
 
 def _metadata(request: web.Request, where: Located) -> float:

@@ -452,7 +452,7 @@ def test_keys_for_dockstore_container_tool() -> None:
     }
 
 
-def test_keys_for_workflowhub_tool_html_urls_give_nothing() -> None:
+def test_keys_for_workflowhub_tool_html_urls_give_nothing_but_description_repos_do() -> None:
     tool = {
         "id": "109",
         "url": "https://workflowhub.eu/workflows/109",
@@ -464,7 +464,13 @@ def test_keys_for_workflowhub_tool_html_urls_give_nothing() -> None:
             {"id": "5", "url": "https://workflowhub.eu/workflows/109?version=5", "name": "v5"}
         ],
     }
-    assert keys_for_tool("workflowhub", tool) == {"gw:workflowhub:109"}
+    assert keys_for_tool("workflowhub", tool) == {
+        "gw:workflowhub:109",
+        "repo:github.com/iwc-workflows/x",
+    }
+    assert not any(
+        is_specific(k) for k in keys_for_tool("workflowhub", tool) - {"gw:workflowhub:109"}
+    )
 
 
 BEDTOOLS: dict[str, Any] = {
