@@ -164,14 +164,14 @@ class Harvester:
         await asyncio.sleep(self.config.start_delay)
         failures = 0
         while True:
-            progress = await self._load(upstream.name)
+            progress = await self.load(upstream.name)
             due = (progress.last_completed or 0.0) + self.config.interval
             resuming = progress.position > 0
             if not resuming and progress.last_completed is not None and time.time() < due:
                 progress.state = "idle"
                 await asyncio.sleep(min(due - time.time(), self.config.interval))
                 continue
-            if not await self._lock(upstream.name):
+            if not await self.lock(upstream.name):
                 progress.state = "elsewhere"
                 await asyncio.sleep(min(self.config.interval, 30.0))
                 continue
@@ -186,7 +186,7 @@ class Harvester:
                 log.warning("harvest of %s failed: %s", upstream.name, exc.message)
                 await asyncio.sleep(min(RETRY_MAX, RETRY_MIN * 2 ** min(failures - 1, 10)))
             finally:
-                await self._unlock(upstream.name)
+                await self.unlock(upstream.name)
 
     async def walk(
         self,
@@ -201,7 +201,7 @@ class Harvester:
         position reached is saved first.
         """
         if progress is None:
-            progress = await self._load(upstream.name)
+            progress = await self.load(upstream.name)
         name = upstream.name
         if progress.position == 0:
             progress.seen = 0
@@ -245,7 +245,7 @@ class Harvester:
 
     # -- persistence and locking -------------------------------------------------------
 
-    async def _load(self, name: str) -> Progress:
+    async def load(self, name: str) -> Progress:
         """The saved progress (Redis when configured, so it survives restarts)."""
         current = self.progress[name]
         if self.redis is None:
@@ -271,7 +271,7 @@ class Harvester:
                 "harvest",
             )
 
-    async def _lock(self, name: str) -> bool:
+    async def lock(self, name: str) -> bool:
         if self.redis is None:
             return True
         held = await self.redis.acquire(self.keys.harvest_lock(name), self._token, LOCK_LEASE)
@@ -282,6 +282,6 @@ class Harvester:
         if self.redis is not None:
             await self.redis.extend(self.keys.harvest_lock(name), self._token, LOCK_LEASE)
 
-    async def _unlock(self, name: str) -> None:
+    async def unlock(self, name: str) -> None:
         if self.redis is not None:
             await self.redis.release(self.keys.harvest_lock(name), self._token)
