@@ -527,7 +527,7 @@ def build_federation(
     crosswalk = load_crosswalk(config)
     if previous is not None and previous.identity.names == names:
         identity = previous.identity
-        identity.index.replace_groups(crosswalk)
+        identity.replace_crosswalk(crosswalk)
         previous.owns_identity = False
     else:
         identity = Identity(names, crosswalk, cache.redis, cache.keys)
@@ -535,6 +535,7 @@ def build_federation(
             for gid in previous.identity.index.tools():
                 if gid.partition(":")[0] in names:
                     identity.index.add_tool(gid, previous.identity.index.keys_of(gid))
+            identity.replace_crosswalk(crosswalk)
     harvester = Harvester(identity, upstreams, config.identity.harvest, cache.redis, cache.keys)
     return Federation(config, upstreams, identity, harvester)
 

@@ -233,13 +233,14 @@ class Harvester:
         if progress.complete_walk:
             for gid in self.identity.tools_of(name) - seen:
                 self.identity.forget(gid)
+        await self.identity.flush()
+        await self.identity.refresh()
         progress.state = "idle"
         progress.position = 0
         progress.last_completed = time.time()
         progress.walks += 1
         progress.complete_walk = True
         await self._save(name, progress)
-        await self.identity.flush()
         log.info("harvest of %s complete: %d tools", name, progress.seen)
         return progress
 

@@ -798,6 +798,18 @@ class IdentityIndex:
         """How many admin crosswalk groups are loaded."""
         return len(self._groups)
 
+    def copy(self) -> IdentityIndex:
+        """An independent index with the same tools and crosswalk groups (groups not built)."""
+        other = IdentityIndex(self._upstreams)
+        other._tools = dict(self._tools)
+        other._holders = {key: set(gids) for key, gids in self._holders.items()}
+        other._groups = list(self._groups)
+        return other
+
+    def build(self) -> None:
+        """Compute the groups now (otherwise done by the first question that needs them)."""
+        self._index()
+
     def __contains__(self, gid: object) -> bool:
         return gid in self._tools
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -41,6 +42,8 @@ SYNC_INTERVAL = 1.0
 STREAM_LENGTH = 100_000
 """Changes kept in the stream; a process more than this far behind reloads everything."""
 SCAN_COUNT = 1000
+INLINE_BUILD_LIMIT = 0.01
+"""Seconds a group computation may take on the event loop; slower ones run in a thread."""
 
 
 class Identity:
@@ -56,7 +59,14 @@ class Identity:
         self.names = list(names)
         self.order = {name: i for i, name in enumerate(self.names)}
         self.index = IdentityIndex(self.names)
+        """The live index, changed by every observation."""
         self.index.replace_groups(crosswalk)
+        self._view = self.index.copy()
+        self._view.build()
+        self._changes = 0
+        self._view_changes = 0
+        self._build_cost = 0.0
+        self._building: asyncio.Task[None] | None = None
         self.redis = redis
         self.keys = keys or KeySpace("trsgw")
         self._dirty: set[str] = set()
@@ -78,6 +88,10 @@ class Identity:
         self._task = asyncio.create_task(self._sync_forever(), name="identity-sync")
 
     async def close(self) -> None:
+        if self._building is not None:
+            self._building.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._building
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -112,6 +126,7 @@ class Identity:
         for gid, keys in entries.items():
             if gid.partition(":")[0] in self.order and gid not in self._dirty:
                 self.index.add_tool(gid, keys)
+        self._changes += 1
         if last:
             self._stream_id = last[0][0].decode()
         self.loaded = True
@@ -176,6 +191,7 @@ class Identity:
                 self.index.remove_tool(gid)
             else:
                 self.index.add_tool(gid, orjson.loads(value))
+            self._changes += 1
         self._stream_id = entries[-1][0].decode()
 
     # -- filling -------------------------------------------------------------
@@ -191,11 +207,53 @@ class Identity:
             return
         self.index.add_tool(gid, keys)
         self._dirty.add(gid)
+        self._changes += 1
 
     def forget(self, gid: str) -> None:
         """Drop a tool its upstream no longer lists."""
         if self.index.remove_tool(gid):
             self._dirty.add(gid)
+            self._changes += 1
+
+    def replace_crosswalk(self, groups: Collection[Collection[str]]) -> None:
+        self.index.replace_groups(groups)
+        self._changes += 1
+
+    # -- the grouped view ----------------------------------------------------
+    #
+    # Grouping is computed for the whole index at once (see IdentityIndex), which
+    # takes a noticeable time for tens of thousands of tools. Questions about groups
+    # are answered from a *view*: a copy of the index with its groups built. A small
+    # index is regrouped on the spot after a change; a large one in a thread, while
+    # the previous view keeps answering, so a harvest never stalls requests.
+
+    def view(self) -> IdentityIndex:
+        """The latest grouped copy of the index (at most one regrouping behind)."""
+        if self._view_changes != self._changes:
+            if self._build_cost <= INLINE_BUILD_LIMIT:
+                self._install(self._changes, self._regroup(self.index.copy()))
+            elif self._building is None or self._building.done():
+                self._building = asyncio.get_running_loop().create_task(self.refresh())
+        return self._view
+
+    async def refresh(self) -> None:
+        """Regroup now, off the event loop; the view then reflects every change so far."""
+        if self._view_changes == self._changes:
+            return
+        changes = self._changes
+        view = await asyncio.to_thread(self._regroup, self.index.copy())
+        self._install(changes, view)
+
+    def _regroup(self, index: IdentityIndex) -> tuple[IdentityIndex, float]:
+        started = time.perf_counter()
+        index.build()
+        return index, time.perf_counter() - started
+
+    def _install(self, changes: int, built: tuple[IdentityIndex, float]) -> None:
+        view, cost = built
+        self._build_cost = cost
+        if changes >= self._view_changes:
+            self._view, self._view_changes = view, changes
 
     def tools_of(self, upstream: str) -> set[str]:
         prefix = f"{upstream}:"
@@ -213,9 +271,10 @@ class Identity:
 
     def twins(self, gid: str) -> list[str]:
         """The other tools of ``gid``'s identity group, in configuration order."""
-        if gid not in self.index:
+        view = self.view()
+        if gid not in view:
             return []
-        return self.sort(self.index.group_of(gid) - {gid})
+        return self.sort(view.group_of(gid) - {gid})
 
     def aliases(self, gid: str) -> list[str]:
         """What the gateway adds to a tool's ``aliases``: its twins' gateway ids,
@@ -240,7 +299,7 @@ class Identity:
         direct = self.index.lookup(value)
         found = set(direct)
         for gid in direct:
-            found |= self.index.group_of(gid)
+            found.update(self.twins(gid))
         first = self.sort(direct)
         return first + [g for g in self.sort(found) if g not in direct]
 
@@ -249,7 +308,7 @@ class Identity:
         return bool(normalise(value, upstreams=self.names))
 
     def report(self) -> dict[str, Any]:
-        groups = self.index.groups()
+        groups = self.view().groups()
         return {
             "backend": self.backend,
             "tools": len(self.index),
