@@ -2,7 +2,9 @@
 
 Resources live in cleanup contexts (one per resource), so each is created at
 startup and closed at shutdown, and nothing is shared through module state.
-The TRS routes are one sub-application per configured base path.
+The TRS routes are one sub-application per configured base path. Operating
+the gateway (health, probes, circuit breakers, metrics, access log, reloads)
+is wired in from :mod:`gateway.ops`.
 """
 
 from __future__ import annotations
@@ -19,9 +21,14 @@ from .cache import RedisTier, TieredCache
 from .cache.operations import subscribe_purges
 from .config import GatewayConfig
 from .errors import GatewayError
-from .federation.core import build_federation
 from .health import setup_health
-from .keys import CACHE, RUNTIME
+from .keys import CACHE, METRICS, MONITOR, RELOADER, RUNTIME
+from .ops.access import access_middleware
+from .ops.metrics import Metrics, setup_metrics
+from .ops.monitor import Monitor
+from .ops.probes import probes_ctx
+from .ops.reload import Reloader, ReloadSource, reload_ctx, start_federation
+from .ops.requestid import HEADER as REQUEST_ID_HEADER
 from .runtime import Runtime
 from .status import setup_status
 from .trs.handlers import MISSING_HEADER, PAGINATION_HEADERS, json_response, make_trs_app
@@ -32,7 +39,15 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 EXPOSED_HEADERS = ", ".join(
-    [*PAGINATION_HEADERS, MISSING_HEADER, "Content-Disposition", "ETag", "Age", "X-Cache"]
+    [
+        *PAGINATION_HEADERS,
+        MISSING_HEADER,
+        "Content-Disposition",
+        "ETag",
+        "Age",
+        "X-Cache",
+        REQUEST_ID_HEADER,
+    ]
 )
 
 
@@ -101,9 +116,7 @@ async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
 async def federation_ctx(app: web.Application) -> AsyncIterator[None]:
     """The federation of the configuration in force; the current one is closed at shutdown."""
     runtime = app[RUNTIME]
-    federation = build_federation(runtime.config, app[CACHE])
-    await federation.start()
-    runtime.install(federation)
+    runtime.install(await start_federation(app, runtime.config))
     try:
         yield
     finally:
@@ -115,12 +128,20 @@ async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=spec.read_bytes(), content_type="application/yaml")
 
 
-def create_app(config: GatewayConfig) -> web.Application:
-    app = web.Application(middlewares=[cors_middleware, error_middleware])
+def create_app(config: GatewayConfig, reload_from: ReloadSource | None = None) -> web.Application:
+    """The gateway for ``config``; with ``reload_from`` it reloads that file on SIGHUP."""
+    app = web.Application(middlewares=[access_middleware, cors_middleware, error_middleware])
     app[RUNTIME] = Runtime(config)
+    app[METRICS] = Metrics()
+    app[MONITOR] = Monitor(config, app[METRICS])
+    if reload_from is not None:
+        app[RELOADER] = Reloader(app, reload_from)
     app.cleanup_ctx.append(cache_ctx)
     app.cleanup_ctx.append(federation_ctx)
+    app.cleanup_ctx.append(probes_ctx)
+    app.cleanup_ctx.append(reload_ctx)
     setup_health(app)
+    setup_metrics(app)
     setup_status(app)
     app.router.add_get("/openapi.yaml", openapi)
     for base_path in config.server.base_paths:

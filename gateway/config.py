@@ -273,6 +273,8 @@ class HealthConfig(_Strict):
     probe_timeout: Annotated[float, Field(gt=0, le=600)] = 5.0
     latency_window: Annotated[int, Field(ge=1, le=100000)] = 200
     """Recent upstream calls kept per upstream for the p50/p95 latencies."""
+    degraded_for: Annotated[float, Field(ge=0, le=86400)] = 300.0
+    """Seconds an upstream that answers again stays ``degraded`` after its last failure."""
 
 
 class LogFormat(StrEnum):

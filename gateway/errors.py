@@ -9,7 +9,8 @@ HTTP status and a TRS ``Error`` body ``{"code": int, "message": str}``::
     └── UpstreamError            502  an upstream answered, but not usefully
         ├── UpstreamBadResponse  502  ... with garbage (HTML, broken JSON, wrong shape)
         ├── UpstreamUnavailable  502  ... not at all (connection refused, reset)
-        └── UpstreamTimeout      504  ... too late (its timeout or the fan-out deadline)
+        ├── UpstreamTimeout      504  ... too late (its timeout or the fan-out deadline)
+        └── UpstreamCircuitOpen  503  not asked: it failed repeatedly and is resting
 
 ``ConfigError`` is separate: it is raised while loading configuration, before
 any request is served, and carries one message per problem found.
@@ -23,6 +24,7 @@ __all__ = [
     "GatewayError",
     "NotFound",
     "UpstreamBadResponse",
+    "UpstreamCircuitOpen",
     "UpstreamError",
     "UpstreamTimeout",
     "UpstreamUnavailable",
@@ -80,6 +82,17 @@ class UpstreamTimeout(UpstreamError):
 
     status = 504
     reason = "timeout"
+
+
+class UpstreamCircuitOpen(UpstreamError):
+    """The upstream's circuit breaker is open, so it was not asked at all.
+
+    Raised without any network call while the upstream rests after repeated
+    failures (see :mod:`gateway.ops.circuit`).
+    """
+
+    status = 503
+    reason = "circuit-open"
 
 
 class ConfigError(Exception):

@@ -5,11 +5,19 @@ and overrides only where its registry deviates (how ids are encoded, how
 listings page, what "not found" looks like). Every method returns plain JSON
 values checked for shape; the federation layer turns them into gateway
 responses.
+
+Every call goes through :meth:`Upstream.request`, the one place that asks the
+upstream's :class:`~.observer.CallObserver` (the circuit breaker) whether the
+call may be made, passes the request id along, times the call, classifies its
+outcome and reports it (health, circuit, metrics). Flavors change how a path
+is fetched by overriding :meth:`Upstream.send`, never ``request``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
+import time
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,9 +26,18 @@ from typing import Any, ClassVar
 import orjson
 
 from ..config import TRS_FILTERS, Flavor, UpstreamConfig
-from ..errors import NotFound, UpstreamBadResponse, UpstreamError, UpstreamUnavailable
+from ..errors import (
+    NotFound,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from ..federation.ids import quote_segment
+from ..ops.requestid import HEADER as REQUEST_ID_HEADER
+from ..ops.requestid import REQUEST_ID
 from ..trs.types import DescriptorType, Language
+from .observer import CallObserver, CallOutcome, NullObserver, Outcome
 from .transport import RawResponse, Transport
 
 __all__ = ["RawPage", "Upstream"]
@@ -45,12 +62,16 @@ class Upstream:
     not_found_statuses: ClassVar[frozenset[int]] = frozenset({404, 410})
     serves_zip: ClassVar[bool] = True
     max_page_requests: ClassVar[int] = 20
+    probe_path: ClassVar[str] = "/service-info"
+    """What the health probe asks: cheap, and JSON (or a 4xx) on a working upstream."""
 
     def __init__(self, config: UpstreamConfig, transport: Transport) -> None:
         self.config = config
         self.transport = transport
         self.name = config.name
         self.native = self.native_filters - set(config.local_filters)
+        self.observer: CallObserver = NullObserver()
+        """Set by the running gateway (its monitor) before the first call."""
 
     # -- paths -------------------------------------------------------------
 
@@ -82,8 +103,88 @@ class Upstream:
         params: Mapping[str, str] | None = None,
         accept: str = "application/json",
         headers: Mapping[str, str] | None = None,
+        *,
+        probe: bool = False,
     ) -> RawResponse:
+        """One call to the upstream, observed: refused while its circuit is open,
+        timed, classified (see :class:`~.observer.Outcome`) and reported.
+
+        A 200 answer to a JSON request is parsed here, so an unparseable body
+        counts as a failed call; :meth:`parse_json` reuses the parsed value.
+        """
+        self.observer.admit(self.name, probe=probe)
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            headers = {**(headers or {}), REQUEST_ID_HEADER: request_id}
+        started = time.monotonic()
+        try:
+            response = await self.send(path, params, accept, headers)
+        except UpstreamError as exc:
+            self._report(Outcome.of_error(exc), started, probe, exc, answered=False)
+            raise
+        except asyncio.CancelledError:
+            # Abandoned by the fan-out deadline (or a probe's timeout): a timeout.
+            elapsed = time.monotonic() - started
+            abandoned = UpstreamTimeout(self.name, f"abandoned after {elapsed:.2f}s")
+            self._report(Outcome.TIMEOUT, started, probe, abandoned, answered=False)
+            raise
+        outcome, error = self._classify(response, accept)
+        self._report(outcome, started, probe, error, answered=True)
+        return response
+
+    async def send(
+        self,
+        path: str,
+        params: Mapping[str, str] | None,
+        accept: str,
+        headers: Mapping[str, str] | None,
+    ) -> RawResponse:
+        """Fetch ``path`` through the transport; flavors override how."""
         return await self.transport.get(path, params, accept, headers)
+
+    async def probe(self) -> None:
+        """One cheap call that tells whether the upstream answers at all.
+
+        Made by the background health probe; it is also the one trial call a
+        half-open circuit lets through. Its outcome is reported like any call.
+        """
+        await self.request(self.probe_path, probe=True)
+
+    def _classify(self, response: RawResponse, accept: str) -> tuple[Outcome, UpstreamError | None]:
+        status = response.status
+        if status >= 500:
+            return Outcome.UNAVAILABLE, UpstreamUnavailable(self.name, f"HTTP {status}")
+        if status == 200 and accept == "application/json":
+            try:
+                response.parsed = (orjson.loads(response.body),)
+            except orjson.JSONDecodeError:
+                kind = "HTML" if response.body.lstrip()[:1] == b"<" else "not JSON"
+                return Outcome.BAD_RESPONSE, UpstreamBadResponse(self.name, f"answer is {kind}")
+        if status in (404, 410):
+            return Outcome.NOT_FOUND, None
+        if status >= 400:
+            return Outcome.CLIENT_ERROR, None
+        return Outcome.OK, None
+
+    def _report(
+        self,
+        outcome: Outcome,
+        started: float,
+        probe: bool,
+        error: UpstreamError | None,
+        *,
+        answered: bool,
+    ) -> None:
+        self.observer.record(
+            CallOutcome(
+                upstream=self.name,
+                outcome=outcome,
+                seconds=time.monotonic() - started,
+                answered=answered,
+                probe=probe,
+                error=error,
+            )
+        )
 
     def check(self, response: RawResponse, what: str) -> None:
         """Raise the gateway error an unsuccessful answer stands for."""
@@ -105,6 +206,8 @@ class Upstream:
         raise UpstreamBadResponse(self.name, f"unexpected HTTP {status} for {what}")
 
     def parse_json(self, response: RawResponse, what: str) -> JSON:
+        if response.parsed is not None:
+            return response.parsed[0]
         try:
             return orjson.loads(response.body)
         except orjson.JSONDecodeError:

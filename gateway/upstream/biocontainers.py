@@ -30,6 +30,8 @@ class BioContainersUpstream(Upstream):
     )
     not_found_statuses: ClassVar[frozenset[int]] = frozenset({204, 404, 410})
     serves_zip: ClassVar[bool] = False
+    probe_path: ClassVar[str] = "/toolClasses"
+    """Its ``/service-info`` is not JSON, so probes ask for the tool classes."""
 
     def list_params(self, filters: Mapping[str, str]) -> dict[str, str]:
         return {k: re.escape(v) for k, v in filters.items() if k in self.native}

@@ -37,12 +37,12 @@ class StaticUpstream(Upstream):
         super().__init__(config, transport)
         self._listing: tuple[float, list[dict[str, Any]]] | None = None
 
-    async def request(
+    async def send(
         self,
         path: str,
-        params: Mapping[str, str] | None = None,
-        accept: str = "application/json",
-        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None,
+        accept: str,
+        headers: Mapping[str, str] | None,
     ) -> RawResponse:
         return await self.transport.get(f"{path}/index.json", None, "application/json", headers)
 

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote, urlencode, urlsplit
 from urllib.request import url2pathname
 
@@ -35,6 +35,8 @@ class RawResponse:
     content_type: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
     url: str = ""
+    parsed: tuple[Any] | None = None
+    """The JSON value of ``body``, once :meth:`Upstream.request` has parsed it."""
 
 
 class Transport(Protocol):

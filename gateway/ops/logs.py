@@ -1,0 +1,164 @@
+"""Log lines: JSON (one object per line) or text, with secrets redacted.
+
+``trs-gateway serve`` installs one handler on the root logger writing to
+standard error, formatted by ``logging.format``:
+
+* ``json``: ``{"ts": "2026-11-21T10:00:00.123Z", "level": "info", "logger": "...",
+  "message": "...", "request_id": "...", ...}``; fields passed with ``extra=``
+  (the access log's) become top-level keys;
+* ``text``: ``2026-11-21 10:00:00,123 INFO logger [request id]: message``.
+
+Every line is scrubbed before it is written: the configured secrets (upstream
+bearer tokens and auth header values, the cursor secret, the Redis password)
+are replaced by ``[redacted]`` wherever they appear, as are the values of
+``Authorization`` headers, ``Bearer`` credentials and passwords in URLs.
+A reload adds the new configuration's secrets (old ones stay redacted).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from ..config import GatewayConfig, LogFormat
+from .requestid import REQUEST_ID
+
+__all__ = [
+    "GatewayLogHandler",
+    "JsonFormatter",
+    "Redactor",
+    "TextFormatter",
+    "configure_logging",
+    "logging_configured",
+    "secrets_of",
+]
+
+REDACTED = "[redacted]"
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_PATTERNS = (
+    # Authorization: <anything up to the end of the value>
+    (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)[^\"'\r\n,;}]+"), rf"\1{REDACTED}"),
+    (re.compile(r"(?i)(\b(?:bearer|basic|token)\s+)[A-Za-z0-9._~+/=-]+"), rf"\1{REDACTED}"),
+    # scheme://user:password@host
+    (re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@/\s]+@"), rf"\1{REDACTED}@"),
+)
+MIN_SECRET = 4
+"""Shorter configured secrets are not searched for (they would mangle ordinary text)."""
+
+
+def secrets_of(config: GatewayConfig) -> set[str]:
+    """Every secret value in ``config``."""
+    found: set[str] = set()
+    for upstream in config.upstreams:
+        if upstream.auth is None:
+            continue
+        if upstream.auth.bearer_token is not None:
+            found.add(upstream.auth.bearer_token.get_secret_value())
+        found.update(v.get_secret_value() for v in upstream.auth.headers.values())
+    if config.federation.cursor_secret is not None:
+        found.add(config.federation.cursor_secret.get_secret_value())
+    if config.cache.redis_url:
+        password = urlsplit(config.cache.redis_url).password
+        if password:
+            found.add(password)
+    return {s for s in found if len(s) >= MIN_SECRET}
+
+
+class Redactor:
+    """Removes secrets from text; it only ever learns more secrets, never forgets one."""
+
+    def __init__(self, secrets: set[str] | None = None) -> None:
+        self.secrets: frozenset[str] = frozenset(secrets or ())
+
+    def learn(self, secrets: set[str]) -> None:
+        self.secrets = self.secrets | secrets
+
+    def scrub(self, text: str) -> str:
+        # Longest first, so a secret containing another is removed whole.
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        for pattern, replacement in _PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record; ``extra=`` fields become keys."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        scrub = self.redactor.scrub
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": scrub(record.getMessage()),
+        }
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            line["request_id"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_FIELDS and not key.startswith("_"):
+                line[key] = scrub(value) if isinstance(value, str) else value
+        if record.exc_info:
+            line["exception"] = scrub(self.formatException(record.exc_info))
+        return orjson.dumps(line, default=lambda v: scrub(str(v))).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """Human-readable lines, scrubbed like the JSON ones."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            text = text.replace(": ", f" [{request_id}]: ", 1)
+        return self.redactor.scrub(text)
+
+
+class GatewayLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root handler ``serve`` installs; found again by :func:`configure_logging`."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+        self.redactor = Redactor()
+
+
+def configure_logging(config: GatewayConfig, level: str | None = None) -> None:
+    """Install (or update, on reload) the gateway's root handler.
+
+    ``level`` (the ``--log-level`` option) wins over ``logging.level``.
+    """
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if isinstance(h, GatewayLogHandler)), None)
+    if handler is None:
+        for old in list(root.handlers):
+            root.removeHandler(old)
+        handler = GatewayLogHandler()
+        root.addHandler(handler)
+    handler.redactor.learn(secrets_of(config))
+    if config.logging.format is LogFormat.JSON:
+        handler.setFormatter(JsonFormatter(handler.redactor))
+    else:
+        handler.setFormatter(TextFormatter(handler.redactor))
+    root.setLevel((level or config.logging.level).upper())
+
+
+def logging_configured() -> bool:
+    """Whether :func:`configure_logging` owns the root logger (so a reload may change it)."""
+    return any(isinstance(h, GatewayLogHandler) for h in logging.getLogger().handlers)
