@@ -1,9 +1,10 @@
 """The ``trs-gateway`` command.
 
-``trs-gateway serve [--config PATH] [--host HOST] [--port PORT]`` runs the
-gateway; ``trs-gateway check-config PATH`` validates a file and prints a
-summary, or every problem with exit status 2; ``trs-gateway cache
-purge|warm|stats`` manages the shared cache.
+``trs-gateway serve [--config PATH] [--host HOST] [--port PORT] [--workers N]
+[--log-level LEVEL]`` runs the gateway (reloading its file on SIGHUP);
+``trs-gateway check-config PATH`` validates a file and prints a summary, or
+every problem with exit status 2; ``trs-gateway cache purge|warm|stats``
+manages the shared cache.
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 from redis.exceptions import RedisError
 
 from . import __version__
-from .config import CONFIG_ENV_VAR, GatewayConfig, load_config
+from .config import CONFIG_ENV_VAR, GatewayConfig, default_config_path, load_config
 from .errors import ConfigError
 
 __all__ = ["main"]
@@ -42,7 +44,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="address to listen on (overrides server.host)")
     serve.add_argument("--port", type=int, help="port to listen on (overrides server.port)")
-    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="overrides logging.level",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve the port from N processes sharing Redis (default 1)",
+    )
+    serve.add_argument("--worker-id", type=int, help=argparse.SUPPRESS)
 
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("path", metavar="PATH")
@@ -102,23 +117,49 @@ def _check(path: str) -> int:
     return 0
 
 
+def _config_path(given: str | None) -> Path:
+    """The file ``serve`` reads (and reloads): as :func:`load_config` resolves it."""
+    return Path(given or os.environ.get(CONFIG_ENV_VAR) or default_config_path())
+
+
 def _serve(args: argparse.Namespace) -> int:
     from .app import create_app
+    from .ops.logs import configure_logging
+    from .ops.reload import ReloadSource, with_server_overrides
+    from .ops.workers import Supervisor, check_port, watch_parent, worker_argv
 
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    config = _load(args.config)
+    path = _config_path(args.config)
+    config = _load(str(path))
     if config is None:
         return EXIT_CONFIG
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    if overrides:
-        server = config.server.model_copy(update=overrides)
-        config = config.model_copy(update={"server": server})
+    config = with_server_overrides(config, overrides)
+    configure_logging(config, args.log_level)
+    host, port = config.server.host, config.server.port
+    if args.workers < 1:
+        print("trs-gateway serve: --workers must be at least 1", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.workers > 1 and args.worker_id is None:
+        if port == 0:
+            print("trs-gateway serve: --workers needs a fixed port, not 0", file=sys.stderr)
+            return EXIT_CONFIG
+        try:
+            check_port(host, port)
+        except OSError as exc:
+            print(f"trs-gateway serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+            return 1
+        print(f"======== {args.workers} workers on http://{host}:{port} ========", flush=True)
+        argv = worker_argv(str(path.resolve()), host, port, args.log_level)
+        return Supervisor(args.workers, argv).run()
+    app = create_app(config, ReloadSource(path, overrides, args.log_level))
+    if args.worker_id is not None:
+        app.cleanup_ctx.append(watch_parent(os.getppid()))
     web.run_app(
-        create_app(config),
-        host=config.server.host,
-        port=config.server.port,
+        app,
+        host=host,
+        port=port,
+        reuse_port=args.worker_id is not None,
+        access_log=None,
         print=lambda line: print(line, flush=True),
     )
     return 0

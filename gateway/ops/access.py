@@ -10,7 +10,7 @@ For every request it
 * records ``trs_gateway_http_requests_total`` and the duration histogram by
   route template (``/ga4gh/trs/v2/tools/{id}``, not the concrete path);
 * writes one access line (logger ``gateway.access``) when ``logging.access_log``
-  is on: method, path, query, route, status, duration_ms, bytes, cache
+  is on: method, path (as sent, still percent-encoded), query, route, status, duration_ms, bytes, cache
   (the ``X-Cache`` header: HIT, STALE, MISS), remote, user_agent, request_id.
   Request headers are never logged.
 """
@@ -101,11 +101,11 @@ def _log_access(
     logging.getLogger(ACCESS_LOG).info(
         "%s %s %d",
         request.method,
-        request.path_qs,
+        request.raw_path,
         status,
         extra={
             "method": request.method,
-            "path": request.path,
+            "path": request.raw_path.partition("?")[0],
             "query": request.query_string or None,
             "route": route,
             "status": status,

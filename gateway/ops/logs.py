@@ -4,7 +4,7 @@
 standard error, formatted by ``logging.format``:
 
 * ``json``: ``{"ts": "2026-11-21T10:00:00.123Z", "level": "info", "logger": "...",
-  "message": "...", "request_id": "...", ...}``; fields passed with ``extra=``
+  "message": "...", "pid": 4242, "request_id": "...", ...}``; fields passed with ``extra=``
   (the access log's) become top-level keys;
 * ``text``: ``2026-11-21 10:00:00,123 INFO logger [request id]: message``.
 
@@ -104,6 +104,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": scrub(record.getMessage()),
+            "pid": record.process,
         }
         request_id = REQUEST_ID.get()
         if request_id is not None:
