@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -151,6 +152,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"======== {args.workers} workers on http://{host}:{port} ========", flush=True)
         argv = worker_argv(str(path.resolve()), host, port, args.log_level)
         return Supervisor(args.workers, argv).run()
+    # Until the application handles SIGHUP itself, an early one must not kill the process.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     app = create_app(config, ReloadSource(path, overrides, args.log_level))
     if args.worker_id is not None:
         app.cleanup_ctx.append(watch_parent(os.getppid()))

@@ -10,8 +10,9 @@ For every request it
 * records ``trs_gateway_http_requests_total`` and the duration histogram by
   route template (``/ga4gh/trs/v2/tools/{id}``, not the concrete path);
 * writes one access line (logger ``gateway.access``) when ``logging.access_log``
-  is on: method, path (as sent, still percent-encoded), query, route, status, duration_ms, bytes, cache
-  (the ``X-Cache`` header: HIT, STALE, MISS), remote, user_agent, request_id.
+  is on: method, path (as sent, still percent-encoded), query, route, status,
+  duration_ms, bytes, cache (the ``X-Cache`` header: HIT, STALE, MISS), remote,
+  user_agent, request_id.
   Request headers are never logged.
 """
 

@@ -1,0 +1,125 @@
+"""``trs-gateway serve --workers N``: several real processes on one port, under a supervisor."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import DEMO_REGISTRY, free_port
+
+TOOL = "/ga4gh/trs/v2/tools/demo%3Ademo-cwl-wordcount"
+
+
+def get(port: int, path: str) -> tuple[int, bytes]:
+    """One request on a new connection (so the kernel picks a worker afresh)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=20) as response:
+        return response.status, response.read()
+
+
+def health_pid(port: int) -> int:
+    status, body = get(port, "/health")
+    assert status == 200
+    return int(json.loads(body)["pid"])
+
+
+def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        try:
+            health_pid(port)
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("the workers did not start listening")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_two_workers_serve_one_port_share_metrics_restart_and_stop_cleanly(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "upstreams": [{"name": "demo", "url": DEMO_REGISTRY.as_uri(), "flavor": "static"}],
+                "identity": {"harvest": {"enabled": False}},
+            }
+        )
+    )
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
+    argv += ["--port", str(port), "--workers", "2"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    seen: set[int] = set()
+    try:
+        wait_listening(port, process, log_path)
+        health_calls = 1
+        deadline = time.monotonic() + 30
+        while len(seen) < 2 and time.monotonic() < deadline:
+            seen.add(health_pid(port))
+            health_calls += 1
+            assert get(port, TOOL)[0] == 200
+        assert len(seen) == 2, "two different worker processes answered"
+        assert process.pid not in seen, "the supervisor itself serves nothing"
+
+        # Metrics are shared: one scrape, answered by either worker, counts both.
+        _, text = get(port, "/metrics")
+        families = {f.name: f for f in text_string_to_metric_families(text.decode())}
+        health_counted = sum(
+            s.value
+            for s in families["trs_gateway_http_requests"].samples
+            if s.name.endswith("_total") and s.labels["route"] == "/health"
+        )
+        assert health_counted == health_calls
+
+        # A worker that dies is replaced.
+        victim = next(iter(seen))
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        replacement = None
+        while replacement is None and time.monotonic() < deadline:
+            try:
+                pid = health_pid(port)
+            except OSError:
+                continue
+            if pid not in seen:
+                replacement = pid
+            time.sleep(0.05)
+        assert replacement is not None, "the killed worker was restarted"
+        seen.add(replacement)
+
+        # SIGHUP to the supervisor reaches every worker: each reloads the file.
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while log_path.read_text().count("configuration reloaded") < 2:
+            assert time.monotonic() < deadline, "both workers reload"
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    output = log_path.read_text()
+    assert process.returncode == 0, output
+    assert not [pid for pid in seen if alive(pid)], "no worker outlives the supervisor"
+    assert "exited with status -9; restarting it" in output
