@@ -7,7 +7,8 @@ One module per concern:
 * :mod:`.monitor`: per-upstream call outcomes, latencies and states, by upstream name;
 * :mod:`.probes`: background probes that keep the monitor true without traffic;
 * :mod:`.metrics`: the Prometheus metrics and ``/metrics``;
-* :mod:`.logs`: JSON log lines, secret redaction, the access log middleware;
+* :mod:`.logs`: JSON or text log lines, with secrets redacted;
+* :mod:`.access`: the outermost middleware: request ids, request metrics, the access log;
 * :mod:`.reload`: starting a federation, and reloading the configuration on SIGHUP;
 * :mod:`.workers`: ``serve --workers N``, the supervisor of worker processes.
 
