@@ -4,7 +4,8 @@
 [--log-level LEVEL]`` runs the gateway (reloading its file on SIGHUP);
 ``trs-gateway check-config PATH`` validates a file and prints a summary, or
 every problem with exit status 2; ``trs-gateway cache purge|warm|stats``
-manages the shared cache.
+manages the shared cache; ``trs-gateway identity harvest|stats|lookup`` works on
+the shared identity index.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from redis.exceptions import RedisError
 
 from . import __version__
 from .config import CONFIG_ENV_VAR, GatewayConfig, default_config_path, load_config
-from .errors import ConfigError
+from .errors import ConfigError, GatewayError
 
 __all__ = ["main"]
 
@@ -74,6 +75,16 @@ def _parser() -> argparse.ArgumentParser:
     warm.add_argument("--concurrency", type=int, default=4, metavar="N")
     actions.add_parser("stats", help="entries per class and upstream, Redis memory")
     for sub in (purge, warm, actions.choices["stats"]):
+        sub.add_argument("--config", metavar="PATH", help=f"as for serve (${CONFIG_ENV_VAR})")
+
+    identity = commands.add_parser("identity", help="the shared cross-registry identity index")
+    steps = identity.add_subparsers(dest="action", required=True, metavar="ACTION")
+    harvest = steps.add_parser("harvest", help="walk the catalogues now, with a progress bar")
+    harvest.add_argument("--upstream", metavar="NAME", help="only this upstream")
+    steps.add_parser("stats", help="index size and each upstream's harvest progress")
+    lookup = steps.add_parser("lookup", help="the tools a value names in any spelling")
+    lookup.add_argument("value", metavar="VALUE", help="an id, alias, DOI, URL or CURIE")
+    for sub in steps.choices.values():
         sub.add_argument("--config", metavar="PATH", help=f"as for serve (${CONFIG_ENV_VAR})")
     return parser
 
@@ -196,10 +207,37 @@ def _cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _identity(args: argparse.Namespace) -> int:
+    from .identity import commands
+
+    config = _load(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    try:
+        if args.action == "harvest":
+            asyncio.run(commands.harvest(config, args.upstream))
+        elif args.action == "stats":
+            print(json.dumps(asyncio.run(commands.stats(config)), indent=2))
+        else:
+            print(json.dumps(asyncio.run(commands.lookup(config, args.value)), indent=2))
+    except RuntimeError as exc:
+        print(f"trs-gateway identity {args.action}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (OSError, RedisError) as exc:
+        print(f"trs-gateway identity {args.action}: Redis failed: {exc}", file=sys.stderr)
+        return 1
+    except GatewayError as exc:
+        print(f"trs-gateway identity {args.action}: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
         return _check(args.path)
     if args.command == "cache":
         return _cache(args)
+    if args.command == "identity":
+        return _identity(args)
     return _serve(args)

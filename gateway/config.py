@@ -71,6 +71,9 @@ TRS_FILTERS = frozenset(
     }
 )
 
+RESERVED_NAMES = frozenset({"alias", "curie", "doi", "gw", "image", "repo", "trs"})
+"""Identity-key kinds (``doi:…``); an upstream so named would make aliases ambiguous."""
+
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -182,6 +185,16 @@ class UpstreamConfig(_Strict):
     harvest: bool = True
     """Whether the identity harvester walks this upstream's catalogue."""
 
+    @field_validator("name")
+    @classmethod
+    def _not_a_key_kind(cls, value: str) -> str:
+        if value in RESERVED_NAMES:
+            raise ValueError(
+                f"{value!r} is reserved: tools' aliases carry identity keys that start with "
+                f"{', '.join(sorted(RESERVED_NAMES))}"
+            )
+        return value
+
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
@@ -230,6 +243,14 @@ class FederationConfig(_Strict):
     """Consecutive failures after which an upstream's circuit opens (it is skipped)."""
     circuit_cooldown: Annotated[float, Field(gt=0, le=86400)] = 30.0
     """Seconds an open circuit skips its upstream before one trial request."""
+
+    @field_validator("cursor_secret", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: Any) -> Any:
+        # ``${TRS_GATEWAY_CURSOR_SECRET:-}`` with the variable unset: derive the key.
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return value
 
     @model_validator(mode="after")
     def _limits(self) -> FederationConfig:

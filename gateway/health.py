@@ -7,9 +7,8 @@
 ``GET /health/ready`` is readiness: the state of every upstream (kept true by
 background probes, see :mod:`gateway.ops.probes`), of Redis and of the cache.
 It answers 503 when no upstream is usable (all ``down``), else 200. The shape
-is documented in ``docs/operations.md``; :func:`readiness` builds it, and parts
-owned by other engines (``harvest`` per upstream, ``identity``) are ``null``
-until those engines fill them in here.
+is documented in ``docs/operations.md``; :func:`readiness` builds it, with
+each upstream's identity harvest progress and the identity index's size.
 
 Redis being degraded does not make the gateway unready: it keeps answering
 from memory and the upstreams.
@@ -24,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from . import __version__
-from .keys import CACHE, MONITOR
+from .keys import CACHE, MONITOR, RUNTIME
 from .ops.monitor import State, iso
 from .trs.handlers import json_response
 
@@ -69,6 +68,9 @@ def overall_status(upstreams: list[dict[str, Any]], redis: dict[str, Any]) -> st
 async def readiness(app: web.Application) -> dict[str, Any]:
     """The ``/health/ready`` report (upstreams in configuration order)."""
     upstreams = app[MONITOR].reports()
+    federation = app[RUNTIME].federation
+    for upstream in upstreams:
+        upstream["harvest"] = federation.harvester.report(upstream["name"])
     redis = await redis_report(app)
     return {
         "status": overall_status(upstreams, redis),
@@ -78,7 +80,7 @@ async def readiness(app: web.Application) -> dict[str, Any]:
         "upstreams": upstreams,
         "redis": redis,
         "cache": cache_report(app),
-        "identity": None,
+        "identity": federation.identity.report(),
     }
 
 

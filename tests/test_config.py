@@ -11,6 +11,7 @@ import pytest
 from gateway.cli import main
 from gateway.config import default_config_path, load_config, parse_config
 from gateway.errors import ConfigError
+from tests.conftest import make_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -153,3 +154,18 @@ def test_check_config_on_missing_file_exits_2(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "cannot read" in result.stderr
+
+
+def test_empty_cursor_secret_means_derive_one() -> None:
+    config = make_config(
+        [{"name": "a", "url": "https://a.example/ga4gh/trs/v2"}],
+        federation={"cursor_secret": "  "},
+    )
+    assert config.federation.cursor_secret is None
+    assert config.cursor_key() != b""
+
+
+@pytest.mark.parametrize("name", ["doi", "repo", "curie", "trs", "alias", "image", "gw"])
+def test_upstream_names_that_spell_identity_keys_are_refused(name: str) -> None:
+    with pytest.raises(ConfigError, match="reserved"):
+        parse_config(f"upstreams: [{{name: {name}, url: 'https://x.example'}}]", "t.yaml")

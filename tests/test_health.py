@@ -87,7 +87,8 @@ async def test_a_stopped_upstream_goes_down_without_traffic_and_listings_go_on(
     assert first["last_success"] and first["last_error"] is None
     assert first["latency_ms"]["samples"] >= 1 and first["latency_ms"]["p50"] is not None
     assert first["flavor"] == "generic" and first["url"] == one_entry["url"]
-    assert first["harvest"] is None and report["identity"] is None
+    assert first["harvest"]["state"] == "disabled"  # tests turn the harvest off
+    assert report["identity"]["backend"] == "memory" and report["identity"]["tools"] >= 0
     assert report["redis"] == {"status": "disabled"} and "memory" in report["cache"]
 
     await one_server.close()

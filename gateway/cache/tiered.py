@@ -158,6 +158,11 @@ class TieredCache:
                 return await self._fill_and_store(key, fill)
             if held:
                 try:
+                    # The previous holder may have stored the entry just before releasing.
+                    entry = await self.redis.get(key)
+                    if entry is not None and entry.fresh(time.time()):
+                        self.memory.set(key, entry)
+                        return entry
                     return await self._fill_and_store(key, fill)
                 finally:
                     await self.redis.release(lock, token)

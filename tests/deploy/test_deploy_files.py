@@ -522,11 +522,6 @@ def test_container_config_validates_with_its_environment_unset(
     assert dockstore.auth.as_headers() == {}
 
 
-@pytest.mark.xfail(
-    reason="gateway/config.py keeps an empty cursor_secret as an empty HMAC key instead of "
-    "deriving one; remove this marker when it treats '' as unset",
-    strict=True,
-)
 def test_container_config_without_a_cursor_secret_signs_cursors_with_a_derived_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
