@@ -213,13 +213,14 @@ def _identity(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_CONFIG
+    result: object = None
     try:
         if args.action == "harvest":
             asyncio.run(commands.harvest(config, args.upstream))
         elif args.action == "stats":
-            print(json.dumps(asyncio.run(commands.stats(config)), indent=2))
+            result = asyncio.run(commands.stats(config))
         else:
-            print(json.dumps(asyncio.run(commands.lookup(config, args.value)), indent=2))
+            result = asyncio.run(commands.lookup(config, args.value))
     except RuntimeError as exc:
         print(f"trs-gateway identity {args.action}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -229,6 +230,8 @@ def _identity(args: argparse.Namespace) -> int:
     except GatewayError as exc:
         print(f"trs-gateway identity {args.action}: {exc.message}", file=sys.stderr)
         return 1
+    if result is not None:
+        print(json.dumps(result, indent=2))
     return 0
 
 
