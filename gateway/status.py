@@ -39,6 +39,7 @@ from aiohttp import web
 from . import __version__
 from .config import GatewayConfig
 from .keys import RUNTIME
+from .negotiation import prefers
 from .trs.handlers import json_response
 
 __all__ = ["STATUS_PAGE", "prefers_html", "render_page", "setup_status"]
@@ -55,49 +56,9 @@ _JSON_IN_SCRIPT = str.maketrans(
 )
 
 
-def _media_ranges(accept: str) -> list[tuple[str, float]]:
-    """``(media range, q)`` pairs of an ``Accept`` header; malformed q values count as 0."""
-    ranges = []
-    for part in accept.split(","):
-        media, *params = (p.strip() for p in part.split(";"))
-        if not media:
-            continue
-        quality = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = min(max(float(value), 0.0), 1.0)
-                except ValueError:
-                    quality = 0.0
-        ranges.append((media.lower(), quality))
-    return ranges
-
-
-def _quality(ranges: list[tuple[str, float]], media_type: str) -> float:
-    """The q of ``media_type`` from its most specific matching range (RFC 9110 §12.5.1)."""
-    kind = media_type.split("/", 1)[0]
-    best: tuple[int, float] = (-1, 0.0)
-    for media, quality in ranges:
-        if media == media_type:
-            specificity = 2
-        elif media == f"{kind}/*":
-            specificity = 1
-        elif media == "*/*":
-            specificity = 0
-        else:
-            continue
-        if specificity > best[0]:
-            best = (specificity, quality)
-    return best[1]
-
-
 def prefers_html(accept: str | None) -> bool:
     """Whether a client with this ``Accept`` header gets the HTML page rather than JSON."""
-    if not accept:
-        return False
-    ranges = _media_ranges(accept)
-    return _quality(ranges, "text/html") > _quality(ranges, "application/json")
+    return prefers(accept, "text/html")
 
 
 def _relative(path: str) -> str:

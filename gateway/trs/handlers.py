@@ -25,6 +25,7 @@ from ..federation.filters import parse_filters
 from ..federation.ids import check_id
 from ..federation.present import Links, present_tool
 from ..keys import BASE_PATH, CACHE, RUNTIME
+from ..negotiation import prefers
 from .models import Service, ServiceOrganization, ServiceType
 from .types import DescriptorType, parse_descriptor_type
 
@@ -87,46 +88,13 @@ def _relative_path(request: web.Request) -> str:
     return "/".join(parts)
 
 
-def _quality(accept: str, media_type: str) -> float:
-    """The q-value ``accept`` gives ``media_type`` (exact, ``type/*`` or ``*/*``)."""
-    best, best_specificity = 0.0, -1
-    major = media_type.split("/")[0]
-    for item in accept.split(","):
-        fields = [f.strip() for f in item.split(";")]
-        pattern = fields[0].lower()
-        q = 1.0
-        for param in fields[1:]:
-            if param.startswith("q="):
-                try:
-                    q = float(param[2:])
-                except ValueError:
-                    q = 0.0
-        if pattern == media_type:
-            specificity = 2
-        elif pattern == f"{major}/*":
-            specificity = 1
-        elif pattern == "*/*":
-            specificity = 0
-        else:
-            continue
-        if specificity > best_specificity:
-            best, best_specificity = q, specificity
-    return best
-
-
 def prefers_plain(request: web.Request) -> bool:
     """Whether the client would rather have ``text/plain`` than JSON."""
-    accept = request.headers.get("Accept", "")
-    if not accept:
-        return False
-    return _quality(accept, "text/plain") > _quality(accept, "application/json")
+    return prefers(request.headers.get("Accept"), "text/plain")
 
 
 def prefers_zip(request: web.Request) -> bool:
-    accept = request.headers.get("Accept", "")
-    return bool(accept) and _quality(accept, "application/zip") > _quality(
-        accept, "application/json"
-    )
+    return prefers(request.headers.get("Accept"), "application/zip")
 
 
 # -- caching -------------------------------------------------------------------
