@@ -49,7 +49,7 @@ from ..integrity import verify
 from ..trs.models import FileType, FileWrapper, Tool, ToolClass, ToolFile, ToolVersion
 from ..trs.types import Language
 from ..upstream import Upstream, make_upstream
-from .cursor import Cursor, StreamState, query_digest
+from .cursor import Cursor, query_digest
 from .fanout import fan_out
 from .filters import matches
 from .ids import ToolRef, gateway_id, split_id
@@ -461,10 +461,7 @@ class Federation:
             if matches(tool, others):
                 found[name].append(tool)
         digest = query_digest(filters, names)
-        if offset in (None, "", "0"):
-            states = {name: StreamState() for name in names}
-        else:
-            states = Cursor.decode(offset, self.cursor_key, digest, names).streams
+        states = Cursor.positions(offset, self.cursor_key, digest, names)
         picked: list[tuple[Upstream, Tool]] = []
         for name in names:
             state = states[name]

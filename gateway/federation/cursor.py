@@ -64,6 +64,16 @@ class Cursor:
         return f"{payload}.{_b64(signature)}"
 
     @classmethod
+    def positions(
+        cls, offset: str | None, key: bytes, query: str, upstreams: Sequence[str]
+    ) -> dict[str, StreamState]:
+        """Each upstream's position for a request's ``offset``: the start when it has none
+        (or ``0``), else what its cursor holds."""
+        if not offset or offset == "0":
+            return {name: StreamState() for name in upstreams}
+        return cls.decode(offset, key, query, upstreams).streams
+
+    @classmethod
     def decode(cls, token: str, key: bytes, query: str, upstreams: Sequence[str]) -> Cursor:
         """Verify and parse ``token``; it must belong to ``query`` over ``upstreams``."""
         invalid = BadRequest(

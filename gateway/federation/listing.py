@@ -139,10 +139,7 @@ async def list_tools(
     """One page of the merged listing of ``upstreams`` (already selected, in order)."""
     names = [u.name for u in upstreams]
     digest = query_digest(filters, names)
-    if offset in (None, "", "0"):
-        states = {name: StreamState() for name in names}
-    else:
-        states = Cursor.decode(offset, key, digest, names).streams
+    states = Cursor.positions(offset, key, digest, names)
     streams = [
         _Stream(upstream, order, states[upstream.name], filters, observe)
         for order, upstream in enumerate(upstreams)
