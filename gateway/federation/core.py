@@ -143,11 +143,15 @@ class Federation:
         if remembered is not None:
             return remembered
         found = self._known(self.identity.holders(ref.tool_id), ref.tool_id)
+        failures: list[GatewayError] = []
         if found is None:
-            found = await self._ask_everyone(ref.tool_id)
+            found, failures = await self._ask_everyone(ref.tool_id)
         if found is None:
             found = self._known(self.identity.resolve(value), None)
         if found is None:
+            if failures:
+                # Not found where we could look, but some upstream could not answer.
+                raise failures[0]
             raise NotFound(
                 f"no upstream has a tool {ref.tool_id!r} and no known tool has it as an alias; "
                 f"namespace it as <upstream>:<id> with one of {sorted(self.by_name)}"
@@ -163,20 +167,16 @@ class Federation:
         upstream, _, found_id = usable[0].partition(":")
         return Located(self.by_name[upstream], tool_id or found_id, tuple(usable[1:]))
 
-    async def _ask_everyone(self, tool_id: str) -> Located | None:
+    async def _ask_everyone(self, tool_id: str) -> tuple[Located | None, list[GatewayError]]:
+        """The upstreams holding ``tool_id``, and the errors of those that could not say."""
         outcome = await fan_out(
             {u.name: u.get_tool(tool_id) for u in self.upstreams}, self.deadline
         )
         for name, raw in outcome.results.items():
             self.identity.observe(name, {**raw, "id": tool_id})
         holders = [gateway_id(u.name, tool_id) for u in self.upstreams if u.name in outcome.results]
-        if holders:
-            return self._known(holders, tool_id)
         failures = [e for e in outcome.errors.values() if not isinstance(e, NotFound)]
-        if failures and not self.identity.resolve(tool_id):
-            # Not found where we could look, but some upstream could not answer.
-            raise failures[0]
-        return None
+        return self._known(holders, tool_id), failures
 
     async def tool(self, value: str, links: Links) -> Tool:
         where = await self.locate(value)
@@ -533,7 +533,7 @@ def build_federation(
                 if gid.partition(":")[0] in names:
                     identity.index.add_tool(gid, previous.identity.index.keys_of(gid))
             identity.replace_crosswalk(crosswalk)
-    harvester = Harvester(identity, upstreams, config.identity.harvest, cache.redis, cache.keys)
+    harvester = Harvester(identity, upstreams, config.identity.harvest, cache.redis)
     return Federation(config, upstreams, identity, harvester)
 
 

@@ -26,12 +26,11 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from ..cache import RedisTier
-from ..cache.keys import KeySpace
 from ..config import HarvestConfig
 from ..errors import GatewayError
 from ..upstream import Upstream
@@ -68,7 +67,7 @@ class Progress:
     last_completed: float | None = None
     last_error: str | None = None
     walks: int = 0
-    complete_walk: bool = field(default=True)
+    complete_walk: bool = True
     """Whether the current walk started at the first tool in this process."""
 
     def stored(self) -> dict[str, str]:
@@ -121,19 +120,16 @@ class Harvester:
         upstreams: Sequence[Upstream],
         config: HarvestConfig,
         redis: RedisTier | None = None,
-        keys: KeySpace | None = None,
     ) -> None:
         self.identity = identity
         self.upstreams = [u for u in upstreams if u.config.harvest]
         self.config = config
         self.redis = redis
-        self.keys = keys or identity.keys
+        self.keys = identity.keys
         self.progress: dict[str, Progress] = {
-            u.name: Progress() if config.enabled else Progress(state="disabled") for u in upstreams
+            u.name: Progress("idle" if config.enabled and u.config.harvest else "disabled")
+            for u in upstreams
         }
-        for upstream in upstreams:
-            if not upstream.config.harvest:
-                self.progress[upstream.name].state = "disabled"
         self._tasks: list[asyncio.Task[None]] = []
         self._token = secrets.token_hex(8)
 

@@ -31,7 +31,7 @@ import orjson
 
 from ..cache import RedisTier
 from ..cache.keys import KeySpace
-from .keys import IdentityIndex, gw_key, keys_for_tool, normalise
+from .keys import IdentityIndex, gw_key, keys_for_tool
 
 __all__ = ["Identity"]
 
@@ -52,9 +52,9 @@ class Identity:
     def __init__(
         self,
         names: Sequence[str],
-        crosswalk: Collection[Collection[str]] = (),
-        redis: RedisTier | None = None,
-        keys: KeySpace | None = None,
+        crosswalk: Collection[Collection[str]],
+        redis: RedisTier | None,
+        keys: KeySpace,
     ) -> None:
         self.names = list(names)
         self.order = {name: i for i, name in enumerate(self.names)}
@@ -68,7 +68,7 @@ class Identity:
         self._build_cost = 0.0
         self._building: asyncio.Task[None] | None = None
         self.redis = redis
-        self.keys = keys or KeySpace("trsgw")
+        self.keys = keys
         self._dirty: set[str] = set()
         self._stream_id = "0-0"
         self._task: asyncio.Task[None] | None = None
@@ -203,7 +203,7 @@ class Identity:
         except ValueError:
             return
         gid = f"{upstream}:{raw['id']}"
-        if gid in self.index and self.index.keys_of(gid) == keys | {gw_key(upstream, raw["id"])}:
+        if gid in self.index and self.index.keys_of(gid) == keys:
             return
         self.index.add_tool(gid, keys)
         self._dirty.add(gid)
@@ -302,10 +302,6 @@ class Identity:
             found.update(self.twins(gid))
         first = self.sort(direct)
         return first + [g for g in self.sort(found) if g not in direct]
-
-    def is_identity_value(self, value: str) -> bool:
-        """Whether ``value`` spells some identity key at all (a DOI, URL, CURIE...)."""
-        return bool(normalise(value, upstreams=self.names))
 
     def report(self) -> dict[str, Any]:
         groups = self.view().groups()
