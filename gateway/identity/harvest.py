@@ -27,12 +27,12 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from ..cache import RedisTier
 from ..config import HarvestConfig
 from ..errors import GatewayError
+from ..ops.monitor import iso
 from ..upstream import Upstream
 from .service import Identity
 
@@ -44,12 +44,6 @@ RETRY_MIN = 5.0
 RETRY_MAX = 600.0
 LOCK_LEASE = 120.0
 """Seconds a harvest lock lives unless renewed; renewed after every page."""
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(slots=True)
@@ -105,8 +99,8 @@ class Progress:
     def report(self) -> dict[str, Any]:
         data = asdict(self)
         del data["complete_walk"]
-        data["walk_started_at"] = _iso(self.walk_started_at)
-        data["last_completed"] = _iso(self.last_completed)
+        data["walk_started_at"] = iso(self.walk_started_at)
+        data["last_completed"] = iso(self.last_completed)
         data["tools_seen"] = data.pop("seen")
         return data
 
