@@ -24,7 +24,8 @@ from aiohttp import web
 
 from . import __version__
 from .keys import CACHE, MONITOR, RUNTIME
-from .ops.monitor import State, iso
+from .ops.monitor import State
+from .timestamps import iso
 from .trs.handlers import json_response
 
 __all__ = ["health", "readiness", "ready", "setup_health"]

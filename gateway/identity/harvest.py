@@ -32,7 +32,7 @@ from typing import Any, cast
 from ..cache import RedisTier
 from ..config import HarvestConfig
 from ..errors import GatewayError
-from ..ops.monitor import iso
+from ..timestamps import iso
 from ..upstream import Upstream
 from .service import Identity
 

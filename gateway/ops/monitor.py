@@ -24,12 +24,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from ..config import GatewayConfig, UpstreamConfig
 from ..errors import UpstreamCircuitOpen
+from ..timestamps import iso
 from ..upstream import Upstream
 from ..upstream.observer import CallOutcome, Outcome
 from .circuit import Circuit, CircuitBreaker
@@ -44,13 +44,6 @@ class State(StrEnum):
     UP = "up"
     DEGRADED = "degraded"
     DOWN = "down"
-
-
-def iso(timestamp: float | None) -> str | None:
-    """A Unix time as ISO 8601 UTC with a ``Z`` (second precision), or ``None``."""
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(slots=True)
