@@ -138,11 +138,12 @@ async def cached(
     else:
         headers = dict(entry.headers)
     now = time.time()
-    tag = f"{entry.digest} {base}"
+    tagged = f"{entry.digest} {base}".encode()
     if transform is not None and entry.content_type.startswith(JSON_TYPE):
-        body = transform(body)
-        tag = hashlib.sha256(body).hexdigest()
-    etag = '"' + hashlib.sha256(tag.encode()).hexdigest()[:32] + '"'
+        transformed = transform(body)
+        if transformed is not body:
+            body = tagged = transformed
+    etag = '"' + hashlib.sha256(tagged).hexdigest()[:32] + '"'
     remaining = 0 if lookup.outcome is Outcome.STALE else int(entry.fresh_for - entry.age(now))
     config = request.config_dict[RUNTIME].config.cache
     headers.update(
