@@ -1,43 +1,78 @@
 """The application factory: configuration in, ``web.Application`` out.
 
-Resources live in cleanup contexts (one per resource), so each is created at
-startup and closed at shutdown, and nothing is shared through module state.
-The TRS routes are one sub-application per configured base path. Operating
-the gateway (health, probes, circuit breakers, metrics, access log, reloads)
-is wired in from :mod:`gateway.ops`.
+This is the one module that wires the gateway together. It creates every
+long-lived object here, hands each the others it needs in its constructor,
+and gives each resource one cleanup context, so it is started at startup and
+stopped at shutdown, in order:
+
+    Redis store -> cache (+ purge follower) -> identity index -> federation
+    -> harvester -> probes -> metrics -> reloads
+
+The TRS routes are one sub-application per configured base path. The typed
+keys below expose the resources for inspection (tests, the status of a
+running gateway); nothing else reads ``app[...]``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 
 from aiohttp import web
 
-from .cache import RedisTier, TieredCache
-from .cache.operations import subscribe_purges
-from .config import GatewayConfig
+from .answers import Answers
+from .api.health import Health
+from .api.status import StatusPage
+from .api.trs import make_trs_app
+from .cache import TieredCache
+from .cache.purge import PurgeFollower
+from .config import GatewayConfig, load_crosswalk
 from .errors import GatewayError
-from .health import setup_health
-from .keys import CACHE, METRICS, MONITOR, RELOADER, RUNTIME
+from .federation.core import build_federation
+from .index import Harvester, Identity
 from .ops.access import access_middleware
-from .ops.metrics import Metrics, setup_metrics
+from .ops.metrics import Metrics, MetricsRoute
 from .ops.monitor import Monitor
-from .ops.probes import probes_ctx
-from .ops.reload import Reloader, ReloadSource, reload_ctx, start_federation
-from .ops.requestid import HEADER as REQUEST_ID_HEADER
+from .ops.probes import Prober
+from .ops.reload import Reloader, ReloadSource
+from .requestid import HEADER as REQUEST_ID_HEADER
+from .responses import MISSING_HEADER, PAGINATION_HEADERS, json_response
 from .runtime import Runtime
-from .status import setup_status
-from .trs.handlers import MISSING_HEADER, PAGINATION_HEADERS, json_response, make_trs_app
+from .store import KeySpace, RedisStore
 
-__all__ = ["create_app"]
+__all__ = [
+    "CACHE",
+    "HARVESTER",
+    "IDENTITY",
+    "METRICS",
+    "MONITOR",
+    "PROBER",
+    "RELOADER",
+    "RUNTIME",
+    "STORE",
+    "create_app",
+]
 
 log = logging.getLogger(__name__)
 
+RUNTIME = web.AppKey("runtime", Runtime)
+"""The generation in force (configuration and federation); replaced as a whole on reload."""
+CACHE = web.AppKey("cache", TieredCache)
+STORE: web.AppKey[RedisStore | None] = web.AppKey("store")
+"""The Redis store, or ``None`` without ``cache.redis_url``."""
+IDENTITY = web.AppKey("identity", Identity)
+HARVESTER = web.AppKey("harvester", Harvester)
+METRICS = web.AppKey("metrics", Metrics)
+MONITOR = web.AppKey("monitor", Monitor)
+"""Health, latencies and circuit breaker of every upstream, by name; outlives reloads."""
+PROBER = web.AppKey("prober", Prober)
+RELOADER = web.AppKey("reloader", Reloader)
+"""Present when serving from a file: reloads it on SIGHUP."""
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Context = Callable[[web.Application], AsyncIterator[None]]
 EXPOSED_HEADERS = ", ".join(
     [
         *PAGINATION_HEADERS,
@@ -87,63 +122,130 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
-async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The cache tiers; Redis only when ``cache.redis_url`` is set."""
-    config = app[RUNTIME].config.cache
-    redis = RedisTier(config.redis_url, config.redis_timeout) if config.redis_url else None
-    cache = TieredCache(config, redis)
-    app[CACHE] = cache
-    purges: asyncio.Task[None] | None = None
-    if redis is not None:
-        if not await redis.ping():
-            log.warning(
-                "Redis at %s is not answering; serving from memory until it does",
-                config.redis_url,
-            )
-        purges = asyncio.create_task(
-            subscribe_purges(redis, cache.keys, lambda p: cache.drop_local(p.upstream, p.tool))
-        )
-    try:
-        yield
-    finally:
-        if purges is not None:
-            purges.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purges
-        await cache.close()
-
-
-async def federation_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The federation of the configuration in force; the current one is closed at shutdown."""
-    runtime = app[RUNTIME]
-    runtime.install(await start_federation(app, runtime.config))
-    try:
-        yield
-    finally:
-        await runtime.federation.close()
-
-
 async def openapi(request: web.Request) -> web.Response:
     spec = resources.files("gateway") / "trs" / "openapi" / "trs-2.0.1.bundled.yaml"
     return web.Response(body=spec.read_bytes(), content_type="application/yaml")
 
 
+def _context(start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]) -> Context:
+    """A cleanup context that runs ``start`` at startup and ``stop`` at shutdown."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        await start()
+        try:
+            yield
+        finally:
+            await stop()
+
+    return context
+
+
+async def _nothing() -> None:
+    return None
+
+
 def create_app(config: GatewayConfig, reload_from: ReloadSource | None = None) -> web.Application:
     """The gateway for ``config``; with ``reload_from`` it reloads that file on SIGHUP."""
-    app = web.Application(middlewares=[access_middleware, cors_middleware, error_middleware])
-    app[RUNTIME] = Runtime(config)
-    app[METRICS] = Metrics()
-    app[MONITOR] = Monitor(config, app[METRICS])
+    cache_config = config.cache
+    keys = KeySpace(cache_config.key_prefix)
+    store = (
+        RedisStore(
+            cache_config.redis_url,
+            keys,
+            timeout=cache_config.redis_timeout,
+            pool_size=cache_config.redis_pool_size,
+            client_name=f"trs-gateway-{os.getpid()}",
+        )
+        if cache_config.redis_url
+        else None
+    )
+    names = [u.name for u in config.upstreams]
+    runtime = Runtime(config)
+    metrics = Metrics()
+    monitor = Monitor(config, metrics)
+    cache = TieredCache(cache_config, store)
+    identity = Identity(names, load_crosswalk(config), store)
+    harvester = Harvester(
+        identity,
+        lambda: runtime.current().federation.by_name,
+        config.identity.harvest,
+        config.upstreams,
+        store,
+    )
+    prober = Prober(runtime, monitor)
+    monitor.on_circuit_open = prober.wake
+    metrics_route = MetricsRoute(metrics, cache)
+    answers = Answers(cache, identity)
+
+    app = web.Application(
+        middlewares=[access_middleware(runtime, metrics), cors_middleware, error_middleware]
+    )
+    app[RUNTIME] = runtime
+    app[STORE] = store
+    app[CACHE] = cache
+    app[IDENTITY] = identity
+    app[HARVESTER] = harvester
+    app[METRICS] = metrics
+    app[MONITOR] = monitor
+    app[PROBER] = prober
+
+    if store is not None:
+        redis = store
+        purges = PurgeFollower(redis, cache)
+
+        async def open_store() -> None:
+            if not await redis.ping():
+                log.warning(
+                    "Redis at %s is not answering; serving from memory until it does", redis.url
+                )
+            purges.start()
+
+        async def close_store() -> None:
+            await purges.close()
+            await redis.close()
+
+        app.cleanup_ctx.append(_context(open_store, close_store))
+    app.cleanup_ctx.append(_context(_nothing, cache.close))
+    app.cleanup_ctx.append(_context(identity.start, identity.close))
+
+    async def open_federation() -> None:
+        federation = build_federation(config, identity)
+        monitor.watch(federation.upstreams)
+        runtime.install(federation)
+
+    async def close_federation() -> None:
+        await runtime.current().federation.close()
+
+    app.cleanup_ctx.append(_context(open_federation, close_federation))
+
+    async def start_harvest() -> None:
+        harvester.start()
+
+    app.cleanup_ctx.append(_context(start_harvest, harvester.close))
+    app.cleanup_ctx.append(_context(prober.sync, prober.close))
+    app.cleanup_ctx.append(_context(metrics_route.start, metrics_route.close))
     if reload_from is not None:
-        app[RELOADER] = Reloader(app, reload_from)
-    app.cleanup_ctx.append(cache_ctx)
-    app.cleanup_ctx.append(federation_ctx)
-    app.cleanup_ctx.append(probes_ctx)
-    app.cleanup_ctx.append(reload_ctx)
-    setup_health(app)
-    setup_metrics(app)
-    setup_status(app)
+        reloader = Reloader(
+            reload_from,
+            runtime,
+            monitor=monitor,
+            prober=prober,
+            identity=identity,
+            harvester=harvester,
+            metrics=metrics,
+        )
+        app[RELOADER] = reloader
+
+        async def listen() -> None:
+            reloader.listen()
+
+        app.cleanup_ctx.append(_context(listen, reloader.close))
+
+    health = Health(monitor, cache, store, identity, harvester)
+    health.add_routes(app.router)
+    app.router.add_get("/metrics", metrics_route.handler)
+    app.router.add_get("/", StatusPage().index)
     app.router.add_get("/openapi.yaml", openapi)
     for base_path in config.server.base_paths:
-        app.add_subapp(base_path, make_trs_app(base_path))
+        app.add_subapp(base_path, make_trs_app(base_path, answers))
     return app

@@ -180,7 +180,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _cache(args: argparse.Namespace) -> int:
-    from .cache import operations
+    from .commands import cache as operations
 
     config = _load(args.config)
     if config is None:
@@ -208,7 +208,7 @@ def _cache(args: argparse.Namespace) -> int:
 
 
 def _identity(args: argparse.Namespace) -> int:
-    from .identity import commands
+    from .commands import identity as commands
 
     config = _load(args.config)
     if config is None:

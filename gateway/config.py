@@ -42,6 +42,7 @@ __all__ = [
     "HarvestConfig",
     "HealthConfig",
     "IdentityConfig",
+    "Lifetime",
     "Lifetimes",
     "LogFormat",
     "LoggingConfig",
@@ -141,6 +142,15 @@ class AuthConfig(_Strict):
         if self.bearer_token is not None and self.bearer_token.get_secret_value():
             out["Authorization"] = f"Bearer {self.bearer_token.get_secret_value()}"
         return out
+
+
+class Lifetime(StrEnum):
+    """The classes of cached answers that have a lifetime of their own."""
+
+    CONTENT = "content"
+    CONTENT_IMMUTABLE = "content_immutable"
+    METADATA = "metadata"
+    LISTING = "listing"
 
 
 class Lifetimes(_Strict):
@@ -266,6 +276,8 @@ class CacheConfig(_Strict):
     key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+$")] = "trsgw"
     redis_timeout: Annotated[float, Field(gt=0, le=30)] = 0.25
     """Longest wait for one Redis call; slower counts as a miss and marks Redis degraded."""
+    redis_pool_size: Annotated[int, Field(ge=1, le=10000)] = 64
+    """Most Redis connections one process opens; more concurrent calls wait for one."""
     memory_entries: Annotated[int, Field(ge=0)] = 10000
     memory_bytes: Annotated[int, Field(ge=0)] = 256 * 1024 * 1024
     lifetimes: Lifetimes = Field(default_factory=Lifetimes)
@@ -321,6 +333,10 @@ class HarvestConfig(_Strict):
     page_size: Annotated[int, Field(ge=1, le=1000)] = 100
     start_delay: Annotated[float, Field(ge=0)] = 0.0
     """Seconds after startup before the first harvest begins."""
+    retry_min: Annotated[float, Field(gt=0)] = 5.0
+    """Seconds before retrying a failed walk; doubles with each failure in a row."""
+    retry_max: Annotated[float, Field(gt=0)] = 600.0
+    """Longest wait between two attempts at a failing walk."""
 
 
 class IdentityConfig(_Strict):
@@ -376,11 +392,13 @@ class GatewayConfig(_Strict):
     def upstream(self, name: str) -> UpstreamConfig | None:
         return next((u for u in self.upstreams if u.name == name), None)
 
-    def lifetime(self, upstream: str | None, kind: str) -> float:
+    def lifetime(self, upstream: str | None, kind: Lifetime) -> float:
         """Seconds an answer of class ``kind`` from ``upstream`` stays fresh."""
         entry = self.upstream(upstream) if upstream else None
-        override = getattr(entry.cache.lifetimes, kind) if entry else None
-        return float(override if override is not None else getattr(self.cache.lifetimes, kind))
+        override = getattr(entry.cache.lifetimes, kind.value) if entry else None
+        if override is not None:
+            return float(override)
+        return float(getattr(self.cache.lifetimes, kind.value))
 
     def cursor_key(self) -> bytes:
         """The key that signs pagination cursors."""

@@ -18,17 +18,47 @@ any request is served, and carries one message per problem found.
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import ClassVar
+
 __all__ = [
     "BadRequest",
     "ConfigError",
     "GatewayError",
     "NotFound",
+    "Outcome",
     "UpstreamBadResponse",
     "UpstreamCircuitOpen",
     "UpstreamError",
     "UpstreamTimeout",
     "UpstreamUnavailable",
 ]
+
+
+class Outcome(StrEnum):
+    """How one upstream call ended: the ``reason`` of an :class:`UpstreamError`, the
+    ``outcome`` label of the upstream call metrics, and the reason an upstream is
+    named in ``X-TRS-Gateway-Missing``."""
+
+    OK = "ok"
+    """Any 2xx or 3xx answer (a 200 JSON answer only if it parses)."""
+    NOT_FOUND = "not-found"
+    """404 or 410: the upstream works, it just has no such thing."""
+    CLIENT_ERROR = "client-error"
+    """Any other 4xx: the upstream works but refused this request."""
+    TIMEOUT = "timeout"
+    """No answer within the upstream's timeout, or abandoned at the fan-out deadline."""
+    UNAVAILABLE = "unavailable"
+    """Connection failed, or a 5xx answer."""
+    BAD_RESPONSE = "bad-response"
+    """An answer that could not be used: truncated, too large, or a 200 that is not JSON."""
+    CIRCUIT_OPEN = "circuit-open"
+    """Not made: the upstream's circuit breaker is open."""
+
+    @property
+    def failed(self) -> bool:
+        """Whether this outcome counts against the upstream's health and circuit."""
+        return self in (Outcome.TIMEOUT, Outcome.UNAVAILABLE, Outcome.BAD_RESPONSE)
 
 
 class GatewayError(Exception):
@@ -57,7 +87,7 @@ class UpstreamError(GatewayError):
     """An upstream registry failed; ``upstream`` names it."""
 
     status = 502
-    reason = "error"
+    reason: ClassVar[Outcome] = Outcome.BAD_RESPONSE
 
     def __init__(self, upstream: str, message: str) -> None:
         super().__init__(f"upstream {upstream!r}: {message}")
@@ -68,20 +98,20 @@ class UpstreamError(GatewayError):
 class UpstreamBadResponse(UpstreamError):
     """The upstream answered with something that is not a usable TRS response."""
 
-    reason = "bad-response"
+    reason = Outcome.BAD_RESPONSE
 
 
 class UpstreamUnavailable(UpstreamError):
     """The upstream could not be reached, or answered with a server error."""
 
-    reason = "unavailable"
+    reason = Outcome.UNAVAILABLE
 
 
 class UpstreamTimeout(UpstreamError):
     """The upstream did not answer within its timeout or the fan-out deadline."""
 
     status = 504
-    reason = "timeout"
+    reason = Outcome.TIMEOUT
 
 
 class UpstreamCircuitOpen(UpstreamError):
@@ -92,7 +122,7 @@ class UpstreamCircuitOpen(UpstreamError):
     """
 
     status = 503
-    reason = "circuit-open"
+    reason = Outcome.CIRCUIT_OPEN
 
 
 class ConfigError(Exception):

@@ -20,11 +20,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from gateway.api.status import StatusPage, prefers_html, render_page
 from gateway.app import create_app
 from gateway.config import DEFAULT_BASE_PATHS
-from gateway.keys import RUNTIME
-from gateway.runtime import Runtime
-from gateway.status import prefers_html, render_page, setup_status
 from tests.conftest import GatewayFactory, make_config
 from tests.fakes import ServerFactory, start_registry
 from tests.samples import dockstore_tools, workflowhub_tools
@@ -488,15 +486,13 @@ async def stand_in(aiohttp_server: ServerFactory, canned: Canned) -> str:
     ``canned``: the page's rendering of reports the live gateway does not produce on
     demand (every upstream state, a 503, a broken answer).  Returns the server's origin."""
     app = web.Application()
-    app[RUNTIME] = Runtime(
-        make_config(
-            [
-                {"name": "dockstore", "url": "https://dockstore.org/api/ga4gh/trs/v2"},
-                {"name": "biocontainers", "url": "https://api.biocontainers.pro/ga4gh/trs/v2"},
-            ]
-        )
+    config = make_config(
+        [
+            {"name": "dockstore", "url": "https://dockstore.org/api/ga4gh/trs/v2"},
+            {"name": "biocontainers", "url": "https://api.biocontainers.pro/ga4gh/trs/v2"},
+        ]
     )
-    setup_status(app)
+    app.router.add_get("/", StatusPage(lambda _: config).index)
 
     async def ready(request: web.Request) -> web.Response:
         return web.Response(

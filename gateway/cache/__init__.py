@@ -1,21 +1,20 @@
-"""Caching: an in-process tier in front of Redis in front of the upstreams."""
+"""Caching: an in-process tier in front of Redis in front of the upstreams, and its policy."""
 
 from __future__ import annotations
 
 from .entry import BASE_MARK, Entry
-from .keys import KeySpace
-from .redis_tier import RedisState, RedisTier
-from .tiered import CacheStats, Fill, Lookup, Outcome, TieredCache
+from .policy import CachePolicy
+from .tiered import CacheStats, CacheStatus, Fill, FillFn, Lookup, Tier, TieredCache
 
 __all__ = [
     "BASE_MARK",
+    "CachePolicy",
     "CacheStats",
+    "CacheStatus",
     "Entry",
     "Fill",
-    "KeySpace",
+    "FillFn",
     "Lookup",
-    "Outcome",
-    "RedisState",
-    "RedisTier",
+    "Tier",
     "TieredCache",
 ]

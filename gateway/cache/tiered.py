@@ -29,12 +29,11 @@ from enum import StrEnum
 
 from ..config import CacheConfig
 from ..errors import UpstreamError
+from ..store import KeySpace, RedisStore
 from .entry import Entry
-from .keys import KeySpace
 from .memory import MemoryTier
-from .redis_tier import RedisTier
 
-__all__ = ["CacheStats", "Fill", "Lookup", "Outcome", "TieredCache"]
+__all__ = ["CacheStats", "CacheStatus", "Fill", "FillFn", "Lookup", "Tier", "TieredCache"]
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +41,20 @@ POLL_INTERVAL = 0.05
 """How often a process waiting on another's fill looks for the result."""
 
 
-class Outcome(StrEnum):
+class CacheStatus(StrEnum):
+    """How an answer was served: the ``X-Cache`` header."""
+
     HIT = "HIT"
     STALE = "STALE"
     MISS = "MISS"
+
+
+class Tier(StrEnum):
+    """Where an answer came from: the ``X-Cache-Source`` header."""
+
+    MEMORY = "memory"
+    REDIS = "redis"
+    UPSTREAM = "upstream"
 
 
 @dataclass(slots=True)
@@ -62,9 +71,8 @@ class Fill:
 @dataclass(slots=True)
 class Lookup:
     entry: Entry
-    outcome: Outcome
-    source: str
-    """``memory``, ``redis`` or ``upstream``."""
+    status: CacheStatus
+    source: Tier
 
 
 @dataclass(slots=True)
@@ -76,8 +84,8 @@ class CacheStats:
     fill_errors: int = 0
     refreshes: int = 0
 
-    def count(self, outcome: Outcome, source: str) -> None:
-        key = f"{outcome.value.lower()}:{source}"
+    def count(self, status: CacheStatus, source: Tier) -> None:
+        key = f"{status.value.lower()}:{source.value}"
         self.counts[key] = self.counts.get(key, 0) + 1
 
 
@@ -85,9 +93,9 @@ FillFn = Callable[[], Awaitable[Fill]]
 
 
 class TieredCache:
-    def __init__(self, config: CacheConfig, redis: RedisTier | None) -> None:
+    def __init__(self, config: CacheConfig, redis: RedisStore | None) -> None:
         self.config = config
-        self.keys = KeySpace(config.key_prefix)
+        self.keys = redis.keys if redis is not None else KeySpace(config.key_prefix)
         self.stale_window = max(config.stale_while_revalidate, config.stale_if_error)
         self.memory = MemoryTier(config.memory_entries, config.memory_bytes, self.stale_window)
         self.redis = redis
@@ -97,29 +105,34 @@ class TieredCache:
 
     async def fetch(self, key: str, fill: FillFn) -> Lookup:
         now = time.time()
-        entry, source = self.memory.get(key, now), "memory"
+        entry, source = self.memory.get(key, now), Tier.MEMORY
         if entry is None and self.redis is not None:
-            entry, source = await self.redis.get(key), "redis"
+            entry, source = await self._from_redis(key), Tier.REDIS
             if entry is not None:
                 self.memory.set(key, entry)
         if entry is not None:
             if entry.fresh(now):
-                return self._counted(Lookup(entry, Outcome.HIT, source))
+                return self._counted(Lookup(entry, CacheStatus.HIT, source))
             if now < entry.usable_until(self.config.stale_while_revalidate):
                 self._refresh_in_background(key, fill)
-                return self._counted(Lookup(entry, Outcome.STALE, source))
+                return self._counted(Lookup(entry, CacheStatus.STALE, source))
         try:
             fresh = await self._single_flight(key, fill)
         except UpstreamError:
             if entry is not None and now < entry.usable_until(self.config.stale_if_error):
                 log.info("serving stale %s: upstream failing", key)
-                return self._counted(Lookup(entry, Outcome.STALE, source))
+                return self._counted(Lookup(entry, CacheStatus.STALE, source))
             raise
-        return self._counted(Lookup(fresh, Outcome.MISS, "upstream"))
+        return self._counted(Lookup(fresh, CacheStatus.MISS, Tier.UPSTREAM))
 
     def _counted(self, lookup: Lookup) -> Lookup:
-        self.stats.count(lookup.outcome, lookup.source)
+        self.stats.count(lookup.status, lookup.source)
         return lookup
+
+    async def _from_redis(self, key: str) -> Entry | None:
+        assert self.redis is not None
+        data = await self.redis.get_answer(key)
+        return None if data is None else Entry.unpack(data)
 
     # -- filling ---------------------------------------------------------------
 
@@ -148,32 +161,32 @@ class TieredCache:
     async def _fill(self, key: str, fill: FillFn) -> Entry:
         if self.redis is None:
             return await self._fill_and_store(key, fill)
-        lock, token = self.keys.lock(key), secrets.token_hex(8)
+        token = secrets.token_hex(8)
         lease = self.config.lock_lease
         loop = asyncio.get_running_loop()
         give_up = loop.time() + lease
         while True:
-            held = await self.redis.acquire(lock, token, lease)
+            held = await self.redis.acquire_fill_lock(key, token, lease)
             if held is None:  # Redis is failing: fill without coordination
                 return await self._fill_and_store(key, fill)
             if held:
                 try:
                     # The previous holder may have stored the entry just before releasing.
-                    entry = await self.redis.get(key)
+                    entry = await self._from_redis(key)
                     if entry is not None and entry.fresh(time.time()):
                         self.memory.set(key, entry)
                         return entry
                     return await self._fill_and_store(key, fill)
                 finally:
-                    await self.redis.release(lock, token)
+                    await self.redis.release_fill_lock(key, token)
             # Another process is filling: wait for its result, or for its lock to go.
             while loop.time() < give_up:
                 await asyncio.sleep(POLL_INTERVAL)
-                entry = await self.redis.get(key)
+                entry = await self._from_redis(key)
                 if entry is not None and entry.fresh(time.time()):
                     self.memory.set(key, entry)
                     return entry
-                if not await self.redis.locked(lock):
+                if not await self.redis.fill_locked(key):
                     break
             else:
                 return await self._fill_and_store(key, fill)
@@ -195,7 +208,7 @@ class TieredCache:
         if result.cacheable and result.fresh_for > 0:
             self.memory.set(key, entry)
             if self.redis is not None:
-                await self.redis.set(key, entry, result.fresh_for + self.stale_window)
+                await self.redis.set_answer(key, entry.pack(), result.fresh_for + self.stale_window)
         return entry
 
     # -- operators ---------------------------------------------------------------
@@ -204,8 +217,7 @@ class TieredCache:
         return self.memory.drop(lambda key: self.keys.matches(key, upstream, tool))
 
     async def close(self) -> None:
+        """Stop background refreshes (the Redis store is closed by its owner)."""
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        if self.redis is not None:
-            await self.redis.close()

@@ -1,9 +1,11 @@
 """The federation: every upstream behind one set of TRS operations.
 
-Handlers call a :class:`Federation` with gateway ids; it works out which
-upstream holds the tool, which version segment that upstream understands, and
-asks it. Operations that span upstreams (``/tools``, ``/toolClasses``, looking
-up an id without a namespace) fan out within ``federation.deadline``.
+A request first resolves the tool it names, once (:meth:`Federation.locate`
+turns a gateway id, an un-namespaced id or an alias into a :class:`Located`
+tool), and every operation about one tool then takes that :class:`Located`: it
+works out which version segment the upstream understands, and asks it.
+Operations that span upstreams (``/tools``, ``/toolClasses``, looking up an id
+without a namespace) fan out within ``federation.deadline``.
 
 ``GET /tools/{X}`` with an ``X`` that is not namespaced is resolved in this order:
 
@@ -40,11 +42,10 @@ from cachetools import TTLCache
 from pydantic import BaseModel, ValidationError
 
 from .. import USER_AGENT
-from ..cache import TieredCache
-from ..config import GatewayConfig, load_crosswalk
+from ..config import GatewayConfig
 from ..errors import GatewayError, NotFound, UpstreamBadResponse
-from ..identity.harvest import Harvester
-from ..identity.service import Identity
+from ..ids import ToolRef, gateway_id, split_id
+from ..index import Identity
 from ..integrity import verify
 from ..trs.models import FileType, FileWrapper, Tool, ToolClass, ToolFile, ToolVersion
 from ..trs.types import Language
@@ -52,7 +53,6 @@ from ..upstream import Upstream, make_upstream
 from .cursor import Cursor, query_digest
 from .fanout import fan_out
 from .filters import matches
-from .ids import ToolRef, gateway_id, split_id
 from .listing import ListingPage, list_tools
 from .present import (
     Links,
@@ -97,14 +97,17 @@ class ZipArchive:
 
 
 class Federation:
-    """All configured upstreams, in configuration order."""
+    """All upstreams of one configuration, in configuration order.
+
+    Built per configuration (a reload builds a new one); the identity index it
+    consults belongs to the application and outlives it.
+    """
 
     def __init__(
         self,
         config: GatewayConfig,
         upstreams: Sequence[Upstream],
         identity: Identity,
-        harvester: Harvester,
     ) -> None:
         self.config = config
         self.upstreams = list(upstreams)
@@ -112,21 +115,10 @@ class Federation:
         self.deadline = config.federation.deadline
         self.cursor_key = config.cursor_key()
         self.identity = identity
-        self.harvester = harvester
-        self.owns_identity = True
-        """False once a successor (a reloaded configuration) took the index over."""
         self._owners: TTLCache[str, Located] = TTLCache(maxsize=10000, ttl=600)
 
-    async def start(self) -> None:
-        """Load the identity index and start the harvest; called once, before serving."""
-        await self.identity.start()
-        self.harvester.start()
-
     async def close(self) -> None:
-        """Stop background work and close every upstream's connections."""
-        await self.harvester.close()
-        if self.owns_identity:
-            await self.identity.close()
+        """Close every upstream's connections."""
         await asyncio.gather(*(u.close() for u in self.upstreams), return_exceptions=True)
 
     # -- finding tools -----------------------------------------------------
@@ -178,8 +170,7 @@ class Federation:
         failures = [e for e in outcome.errors.values() if not isinstance(e, NotFound)]
         return self._known(holders, tool_id), failures
 
-    async def tool(self, value: str, links: Links) -> Tool:
-        where = await self.locate(value)
+    async def tool(self, where: Located, links: Links) -> Tool:
         raw = await where.upstream.get_tool(where.tool_id)
         tool = self._validate(where.upstream, Tool, raw, f"tool {where.tool_id!r}")
         self.identity.observe(where.upstream.name, {**raw, "id": where.tool_id})
@@ -189,16 +180,14 @@ class Federation:
 
     # -- versions ----------------------------------------------------------
 
-    async def versions(self, value: str, links: Links) -> list[ToolVersion]:
-        where = await self.locate(value)
+    async def versions(self, where: Located, links: Links) -> list[ToolVersion]:
         raw = await where.upstream.get_versions(where.tool_id)
         return [
             present_version(where.upstream, where.tool_id, v, links)
             for v in self._validate_list(where.upstream, ToolVersion, raw)
         ]
 
-    async def version(self, value: str, version: str, links: Links) -> ToolVersion:
-        where = await self.locate(value)
+    async def version(self, where: Located, version: str, links: Links) -> ToolVersion:
         raw = await self._with_version(
             where, version, lambda seg: where.upstream.get_version(where.tool_id, seg)
         )
@@ -245,9 +234,8 @@ class Federation:
     # -- files -------------------------------------------------------------
 
     async def descriptor(
-        self, value: str, version: str, language: Language, relative: str | None, links: Links
+        self, where: Located, version: str, language: Language, relative: str | None, links: Links
     ) -> FileWrapper:
-        where = await self.locate(value)
         raw = await self._with_version(
             where,
             version,
@@ -260,10 +248,9 @@ class Federation:
         return present_wrapper(wrapper, url)
 
     async def plain_descriptor(
-        self, value: str, version: str, language: Language, relative: str | None
+        self, where: Located, version: str, language: Language, relative: str | None
     ) -> tuple[bytes, bool]:
         """The raw descriptor file, and whether a checksum vouched for it."""
-        where = await self.locate(value)
 
         async def fetch(segment: str) -> tuple[bytes, bool]:
             return await self._file_content(where, segment, language, relative, "descriptor")
@@ -288,15 +275,13 @@ class Federation:
             )
         return content, verify(upstream.name, what, content, wrapper.checksum)
 
-    async def files(self, value: str, version: str, language: Language) -> list[ToolFile]:
-        where = await self.locate(value)
+    async def files(self, where: Located, version: str, language: Language) -> list[ToolFile]:
         raw = await self._with_version(
             where, version, lambda seg: where.upstream.get_files(where.tool_id, seg, language)
         )
         return self._validate_list(where.upstream, ToolFile, raw)
 
-    async def tests(self, value: str, version: str, language: Language) -> list[FileWrapper]:
-        where = await self.locate(value)
+    async def tests(self, where: Located, version: str, language: Language) -> list[FileWrapper]:
         raw = await self._with_version(
             where, version, lambda seg: where.upstream.get_tests(where.tool_id, seg, language)
         )
@@ -304,8 +289,7 @@ class Federation:
             present_wrapper(w, None) for w in self._validate_list(where.upstream, FileWrapper, raw)
         ]
 
-    async def containerfile(self, value: str, version: str) -> list[FileWrapper]:
-        where = await self.locate(value)
+    async def containerfile(self, where: Located, version: str) -> list[FileWrapper]:
         raw = await self._with_version(
             where, version, lambda seg: where.upstream.get_containerfile(where.tool_id, seg)
         )
@@ -313,9 +297,8 @@ class Federation:
             present_wrapper(w, None) for w in self._validate_list(where.upstream, FileWrapper, raw)
         ]
 
-    async def zip(self, value: str, version: str, language: Language) -> ZipArchive:
+    async def zip(self, where: Located, version: str, language: Language) -> ZipArchive:
         """A zip of the version's files: the upstream's own, or built from its files."""
-        where = await self.locate(value)
         filename = _zip_name(where.tool_id, version, language)
 
         async def fetch(segment: str) -> ZipArchive:
@@ -511,30 +494,10 @@ class Federation:
         return out
 
 
-def build_federation(
-    config: GatewayConfig, cache: TieredCache, previous: Federation | None = None
-) -> Federation:
-    """A federation over ``config``'s upstreams: one client (and HTTP session) each.
-
-    ``previous`` is the federation a configuration reload replaces; what outlives
-    a reload is carried over from it.
-    """
+def build_federation(config: GatewayConfig, identity: Identity) -> Federation:
+    """A federation over ``config``'s upstreams: one client (and HTTP session) each."""
     upstreams = [make_upstream(u, USER_AGENT) for u in config.upstreams]
-    names = [u.name for u in upstreams]
-    crosswalk = load_crosswalk(config)
-    if previous is not None and previous.identity.names == names:
-        identity = previous.identity
-        identity.replace_crosswalk(crosswalk)
-        previous.owns_identity = False
-    else:
-        identity = Identity(names, crosswalk, cache.redis, cache.keys)
-        if previous is not None:
-            for gid in previous.identity.index.tools():
-                if gid.partition(":")[0] in names:
-                    identity.index.add_tool(gid, previous.identity.index.keys_of(gid))
-            identity.replace_crosswalk(crosswalk)
-    harvester = Harvester(identity, upstreams, config.identity.harvest, cache.redis)
-    return Federation(config, upstreams, identity, harvester)
+    return Federation(config, upstreams, identity)
 
 
 def _is_url(path: str | None) -> bool:

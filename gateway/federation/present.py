@@ -21,10 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..ids import gateway_id, quote_segment
 from ..trs.models import FileWrapper, Tool, ToolClass, ToolVersion
 from ..trs.types import Language
 from ..upstream import Upstream
-from .ids import gateway_id, quote_segment
 
 __all__ = ["Links", "present_tool", "present_tool_class", "present_version", "present_wrapper"]
 

@@ -24,9 +24,11 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-from ..keys import METRICS, RUNTIME
-from .requestid import HEADER, REQUEST_ID, accept_request_id
+from ..requestid import HEADER, REQUEST_ID, accept_request_id
+from ..runtime import GENERATION, Runtime
+from .metrics import Metrics
 
 __all__ = ["access_middleware", "route_label"]
 
@@ -55,39 +57,45 @@ def _bytes(response: web.StreamResponse | None) -> int | None:
     return response.content_length
 
 
-@web.middleware
-async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id = accept_request_id(request.headers.get(HEADER))
-    token = REQUEST_ID.set(request_id)
-    metrics = request.config_dict[METRICS]
-    runtime = request.config_dict[RUNTIME]
-    started = time.perf_counter()
-    status = 500
-    response: web.StreamResponse | None = None
-    metrics.in_flight.inc()
-    try:
-        with runtime.serving():
-            response = await handler(request)
-        status = response.status
-        if not response.prepared:
-            response.headers[HEADER] = request_id
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        exc.headers[HEADER] = request_id
-        raise
-    except asyncio.CancelledError:
-        status = CLIENT_CLOSED
-        raise
-    finally:
-        seconds = time.perf_counter() - started
-        metrics.in_flight.dec()
-        route = route_label(request)
-        metrics.http_requests.labels(route, request.method, str(status)).inc()
-        metrics.http_duration.labels(route, request.method).observe(seconds)
-        if runtime.config.logging.access_log:
-            _log_access(request, response, status, route, seconds, request_id)
-        REQUEST_ID.reset(token)
+def access_middleware(runtime: Runtime, metrics: Metrics) -> Middleware:
+    """The middleware; it takes the generation in force once per request, into
+    ``request[GENERATION]``, and counts the request against it."""
+
+    @web.middleware
+    async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request_id = accept_request_id(request.headers.get(HEADER))
+        token = REQUEST_ID.set(request_id)
+        generation = runtime.current()
+        request[GENERATION] = generation
+        started = time.perf_counter()
+        status = 500
+        response: web.StreamResponse | None = None
+        metrics.in_flight.inc()
+        try:
+            with runtime.serving(generation):
+                response = await handler(request)
+            status = response.status
+            if not response.prepared:
+                response.headers[HEADER] = request_id
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            exc.headers[HEADER] = request_id
+            raise
+        except asyncio.CancelledError:
+            status = CLIENT_CLOSED
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            metrics.in_flight.dec()
+            route = route_label(request)
+            metrics.http_requests.labels(route, request.method, str(status)).inc()
+            metrics.http_duration.labels(route, request.method).observe(seconds)
+            if generation.config.logging.access_log:
+                _log_access(request, response, status, route, seconds, request_id)
+            REQUEST_ID.reset(token)
+
+    return access
 
 
 def _log_access(

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from ..config import GatewayConfig, LogFormat
-from .requestid import REQUEST_ID
+from ..requestid import REQUEST_ID
 
 __all__ = [
     "GatewayLogHandler",

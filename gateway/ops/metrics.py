@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 from prometheus_client import (
@@ -35,11 +34,11 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from .. import __version__
-from ..cache.tiered import CacheStats
-from ..keys import CACHE, METRICS
+from ..background import Supervised
+from ..cache import CacheStats, TieredCache
 from .circuit import Circuit
 
-__all__ = ["MULTIPROC_ENV", "Metrics", "metrics_ctx", "setup_metrics"]
+__all__ = ["MULTIPROC_ENV", "Metrics", "MetricsRoute"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SYNC_INTERVAL = 1.0
@@ -162,36 +161,33 @@ class Metrics:
         return generate_latest(combined)
 
 
-async def metrics_handler(request: web.Request) -> web.Response:
-    metrics = request.config_dict[METRICS]
-    metrics.copy_cache_stats(request.config_dict[CACHE].stats)
-    body = await asyncio.to_thread(metrics.render) if metrics.multiprocess_dir else metrics.render()
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+class MetricsRoute:
+    """``GET /metrics``, and with shared (multiprocess) metrics a task that copies the
+    cache counters every second, so a scrape answered by another worker sees this
+    one's counts too."""
 
+    def __init__(self, metrics: Metrics, cache: TieredCache) -> None:
+        self.metrics = metrics
+        self.cache = cache
+        self.copier = Supervised("metrics-copy", self._copy)
 
-async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
-    """With shared (multiprocess) metrics, copy the cache counters every second,
-    so a scrape answered by another worker sees this one's counts too."""
-    metrics = app[METRICS]
-    task: asyncio.Task[None] | None = None
-    if metrics.multiprocess_dir is not None:
+    async def handler(self, request: web.Request) -> web.Response:
+        metrics = self.metrics
+        metrics.copy_cache_stats(self.cache.stats)
+        body = (
+            await asyncio.to_thread(metrics.render)
+            if metrics.multiprocess_dir
+            else metrics.render()
+        )
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-        async def copy_forever() -> None:
-            while True:
-                metrics.copy_cache_stats(app[CACHE].stats)
-                await asyncio.sleep(SYNC_INTERVAL)
+    async def _copy(self) -> float:
+        self.metrics.copy_cache_stats(self.cache.stats)
+        return SYNC_INTERVAL
 
-        task = asyncio.create_task(copy_forever())
-    try:
-        yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def start(self) -> None:
+        if self.metrics.multiprocess_dir is not None:
+            self.copier.start()
 
-
-def setup_metrics(app: web.Application) -> None:
-    """``GET /metrics``; the :class:`Metrics` itself is created by ``create_app``."""
-    app.cleanup_ctx.append(metrics_ctx)
-    app.router.add_get("/metrics", metrics_handler)
+    async def close(self) -> None:
+        await self.copier.stop()

@@ -49,7 +49,7 @@ class State(StrEnum):
 @dataclass(slots=True)
 class LastError:
     at: float
-    reason: str
+    reason: Outcome
     message: str
 
 
@@ -109,7 +109,7 @@ class UpstreamHealth:
             "last_success": iso(self.last_success),
             "last_error": None
             if error is None
-            else {"at": iso(error.at), "reason": error.reason, "message": error.message},
+            else {"at": iso(error.at), "reason": error.reason.value, "message": error.message},
             "last_probe": iso(self.last_probe),
             "latency_ms": {
                 "p50": None if p50 is None else round(p50 * 1000, 1),
@@ -192,7 +192,7 @@ class Monitor:
             health.failures += 1
             health.last_failure_mono = mono
             if call.error is not None:
-                health.last_error = LastError(now, call.outcome.value, call.error.detail)
+                health.last_error = LastError(now, call.outcome, call.error.detail)
             health.circuit.failed(mono)
         else:
             health.last_success = now

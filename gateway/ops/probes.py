@@ -17,15 +17,14 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
 
-from aiohttp import web
-
+from ..background import Supervised
 from ..errors import GatewayError
-from ..keys import MONITOR, PROBER, RUNTIME
-from .requestid import REQUEST_ID
+from ..requestid import REQUEST_ID
+from ..runtime import Runtime
+from .monitor import Monitor
 
-__all__ = ["Prober", "probes_ctx"]
+__all__ = ["Prober"]
 
 log = logging.getLogger(__name__)
 
@@ -33,25 +32,27 @@ log = logging.getLogger(__name__)
 class Prober:
     """One probing task per configured upstream."""
 
-    def __init__(self, app: web.Application) -> None:
-        self.runtime = app[RUNTIME]
-        self.monitor = app[MONITOR]
-        self.tasks: dict[str, asyncio.Task[None]] = {}
+    def __init__(self, runtime: Runtime, monitor: Monitor) -> None:
+        self.runtime = runtime
+        self.monitor = monitor
+        self.tasks: dict[str, Supervised] = {}
         self.wakeups: dict[str, asyncio.Event] = {}
         self.monitor.on_circuit_open = self.wake
 
-    def sync(self) -> None:
+    async def sync(self) -> None:
         """Probe exactly the upstreams of the configuration in force (after a reload too)."""
         names = [u.name for u in self.runtime.config.upstreams]
         for name in self.tasks.keys() - set(names):
-            self.tasks.pop(name).cancel()
             self.wakeups.pop(name, None)
+            await self.tasks.pop(name).stop()
         for name in names:
-            if name in self.tasks and not self.tasks[name].done():
+            if name in self.tasks and self.tasks[name].alive:
                 self.wake(name)  # intervals or the client may have changed
                 continue
             self.wakeups[name] = asyncio.Event()
-            self.tasks[name] = asyncio.create_task(self._run(name), name=f"probe {name}")
+            task = Supervised(f"probe {name}", lambda name=name: self._run(name))  # type: ignore[misc]
+            self.tasks[name] = task
+            task.start()
 
     def wake(self, name: str) -> None:
         """Make ``name``'s task work out its next probe time again."""
@@ -62,20 +63,19 @@ class Prober:
     async def close(self) -> None:
         tasks = list(self.tasks.values())
         self.tasks.clear()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(task.stop() for task in tasks))
 
     def _delay(self, name: str) -> float:
         trial = self.monitor.seconds_to_trial(name)
         return trial if trial is not None else self.runtime.config.health.probe_interval
 
-    async def _run(self, name: str) -> None:
+    async def _run(self, name: str) -> float | None:
+        """Probe ``name`` for as long as it is configured (never returns before)."""
         delay = 0.0
         while True:
             wakeup = self.wakeups.get(name)
             if wakeup is None:
-                return
+                return None
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wakeup.wait(), delay)
@@ -88,7 +88,7 @@ class Prober:
             delay = self._delay(name)
 
     async def _probe(self, name: str) -> None:
-        upstream = self.runtime.federation.by_name.get(name)
+        upstream = self.runtime.current().federation.by_name.get(name)
         if upstream is None:
             return
         REQUEST_ID.set(f"probe-{uuid.uuid4().hex[:16]}")
@@ -99,14 +99,3 @@ class Prober:
             log.debug("probe of upstream %s failed: %s", name, exc)
         except Exception:
             log.exception("probe of upstream %s crashed", name)
-
-
-async def probes_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Start probing once the federation is up; stop at shutdown."""
-    prober = Prober(app)
-    app[PROBER] = prober
-    prober.sync()
-    try:
-        yield
-    finally:
-        await prober.close()

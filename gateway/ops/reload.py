@@ -6,8 +6,11 @@ reload it:
 
 1. the file is read and validated; if it is invalid, every problem is logged
    and the configuration in force stays;
-2. a new federation (new upstream clients) is built and started, and
-   installed: requests arriving from then on use it;
+2. a new federation (new upstream clients) is built and installed as the new
+   generation: requests arriving from then on use it. The application's
+   resources that outlive reloads follow the new configuration: the monitor,
+   the probes, the identity index (its upstreams and crosswalk) and the
+   harvest (one walk per harvested upstream);
 3. the old federation is closed once the requests that started on it are done
    (plus a grace period as long as its longest upstream timeout or fan-out
    deadline, for background cache refreshes), so no request in flight fails.
@@ -25,25 +28,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
-from ..config import GatewayConfig, load_config
+from ..config import GatewayConfig, load_config, load_crosswalk
 from ..errors import ConfigError
-from ..federation.core import Federation, build_federation
-from ..keys import CACHE, METRICS, MONITOR, PROBER, RELOADER, RUNTIME
+from ..federation.core import build_federation
+from ..index import Harvester, Identity
+from ..runtime import Generation, Runtime
 from .logs import configure_logging, logging_configured
+from .metrics import Metrics
+from .monitor import Monitor
+from .probes import Prober
 
-__all__ = ["ReloadSource", "Reloader", "reload_ctx", "start_federation"]
+__all__ = ["ReloadSource", "Reloader"]
 
 log = logging.getLogger(__name__)
 
 MAX_DRAIN = 600.0
-"""Longest wait for the requests on a replaced federation before it is closed anyway."""
+"""Longest wait for the requests on a replaced generation before it is closed anyway."""
 RESTART_SERVER_KEYS = ("host", "port", "base_paths")
 
 
@@ -56,20 +60,6 @@ class ReloadSource:
     """``--host``/``--port`` given on the command line; they win over the file."""
     log_level: str | None = None
     """``--log-level`` given on the command line; it wins over ``logging.level``."""
-
-
-async def start_federation(
-    app: web.Application, config: GatewayConfig, previous: Federation | None = None
-) -> Federation:
-    """A started federation over ``config``'s upstreams, observed by the app's monitor."""
-    federation = build_federation(config, app[CACHE], previous=previous)
-    app[MONITOR].watch(federation.upstreams)
-    try:
-        await federation.start()
-    except BaseException:
-        await federation.close()
-        raise
-    return federation
 
 
 def with_server_overrides(config: GatewayConfig, overrides: dict[str, Any]) -> GatewayConfig:
@@ -102,12 +92,28 @@ def keep_restart_settings(old: GatewayConfig, new: GatewayConfig) -> GatewayConf
 class Reloader:
     """Reloads one application's configuration from its file, one reload at a time."""
 
-    def __init__(self, app: web.Application, source: ReloadSource) -> None:
-        self.app = app
+    def __init__(
+        self,
+        source: ReloadSource,
+        runtime: Runtime,
+        *,
+        monitor: Monitor,
+        prober: Prober,
+        identity: Identity,
+        harvester: Harvester,
+        metrics: Metrics,
+    ) -> None:
         self.source = source
+        self.runtime = runtime
+        self.monitor = monitor
+        self.prober = prober
+        self.identity = identity
+        self.harvester = harvester
+        self.metrics = metrics
         self.lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[Any]] = set()
-        self.retiring: dict[asyncio.Task[None], Federation] = {}
+        self.retiring: dict[asyncio.Task[None], Generation] = {}
+        self._signal_installed = False
 
     def request(self) -> None:
         """Start a reload in the background (the SIGHUP handler)."""
@@ -119,20 +125,20 @@ class Reloader:
         """Reload now; ``True`` if the new configuration is in force."""
         async with self.lock:
             ok = await self._reload()
-        self.app[METRICS].reloads.labels("ok" if ok else "error").inc()
+        self.metrics.reloads.labels("ok" if ok else "error").inc()
         return ok
 
     async def _reload(self) -> bool:
         path = self.source.path
-        runtime = self.app[RUNTIME]
+        old_config = self.runtime.config
         log.info("reloading the configuration from %s", path)
-        old_config = runtime.config
         try:
             loaded = await asyncio.to_thread(load_config, path)
             config = keep_restart_settings(
                 old_config, with_server_overrides(loaded, self.source.server_overrides)
             )
-            federation = await start_federation(self.app, config, previous=runtime.federation)
+            crosswalk = await asyncio.to_thread(load_crosswalk, config)
+            federation = build_federation(config, self.identity)
         except ConfigError as exc:
             log.error(
                 "configuration reload failed with %d error(s); the configuration in force stays",
@@ -146,9 +152,12 @@ class Reloader:
             return False
         if logging_configured():
             configure_logging(config, self.source.log_level)
-        self.app[MONITOR].sync(config)
-        old = runtime.install(federation)
-        self.app[PROBER].sync()
+        self.monitor.watch(federation.upstreams)
+        self.monitor.sync(config)
+        self.identity.reconfigure([u.name for u in config.upstreams], crosswalk)
+        old = self.runtime.install(federation)
+        await self.prober.sync()
+        await self.harvester.sync(config.identity.harvest, config.upstreams)
         if old is not None:
             self._retire(old)
         before = {u.name for u in old_config.upstreams}
@@ -162,51 +171,42 @@ class Reloader:
         )
         return True
 
-    def _retire(self, federation: Federation) -> None:
-        task = asyncio.get_running_loop().create_task(self._close_when_idle(federation))
-        self.retiring[task] = federation
+    def _retire(self, generation: Generation) -> None:
+        task = asyncio.get_running_loop().create_task(self._close_when_idle(generation))
+        self.retiring[task] = generation
         task.add_done_callback(lambda t: self.retiring.pop(t, None))
 
-    async def _close_when_idle(self, federation: Federation) -> None:
-        config = federation.config
+    async def _close_when_idle(self, generation: Generation) -> None:
+        config = generation.config
         grace = max([u.timeout for u in config.upstreams] + [config.federation.deadline])
-        runtime = self.app[RUNTIME]
         try:
             async with asyncio.timeout(MAX_DRAIN):
-                await runtime.drained(federation)
+                await self.runtime.drained(generation)
         except TimeoutError:
             log.warning(
                 "%d request(s) still use the replaced configuration after %gs; closing it",
-                runtime.in_flight(federation),
+                self.runtime.in_flight(generation),
                 MAX_DRAIN,
             )
         await asyncio.sleep(grace)
-        await federation.close()
+        await generation.federation.close()
 
-    async def close(self) -> None:
-        """At shutdown: stop pending reloads and close replaced federations at once."""
-        for task in [*self.tasks, *self.retiring]:
-            task.cancel()
-        federations = list(self.retiring.values())
-        await asyncio.gather(*self.tasks, *self.retiring, return_exceptions=True)
-        await asyncio.gather(*(f.close() for f in federations), return_exceptions=True)
-
-
-async def reload_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Reload on SIGHUP when the configuration came from a file (``app[RELOADER]``)."""
-    reloader = app.get(RELOADER)
-    installed = False
-    loop = asyncio.get_running_loop()
-    if reloader is not None:
+    def listen(self) -> None:
+        """Reload on SIGHUP (where this platform lets a process handle it)."""
         try:
-            loop.add_signal_handler(signal.SIGHUP, reloader.request)
-            installed = True
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.request)
+            self._signal_installed = True
         except (NotImplementedError, RuntimeError, AttributeError):
             log.info("SIGHUP cannot be handled here; configuration reloads are off")
-    try:
-        yield
-    finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGHUP)
-        if reloader is not None:
-            await reloader.close()
+
+    async def close(self) -> None:
+        """At shutdown: stop listening, stop pending reloads and close replaced
+        generations at once."""
+        if self._signal_installed:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            self._signal_installed = False
+        for task in [*self.tasks, *self.retiring]:
+            task.cancel()
+        generations = list(self.retiring.values())
+        await asyncio.gather(*self.tasks, *self.retiring, return_exceptions=True)
+        await asyncio.gather(*(g.federation.close() for g in generations), return_exceptions=True)

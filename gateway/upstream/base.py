@@ -33,9 +33,9 @@ from ..errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from ..federation.ids import quote_segment
-from ..ops.requestid import HEADER as REQUEST_ID_HEADER
-from ..ops.requestid import REQUEST_ID
+from ..ids import quote_segment
+from ..requestid import HEADER as REQUEST_ID_HEADER
+from ..requestid import REQUEST_ID
 from ..trs.types import DescriptorType, Language
 from .observer import CallObserver, CallOutcome, NullObserver, Outcome
 from .transport import RawResponse, Transport
@@ -120,7 +120,7 @@ class Upstream:
         try:
             response = await self.send(path, params, accept, headers)
         except UpstreamError as exc:
-            self._report(Outcome.of_error(exc), started, probe, exc, answered=False)
+            self._report(exc.reason, started, probe, exc, answered=False)
             raise
         except asyncio.CancelledError:
             # Abandoned by the fan-out deadline (or a probe's timeout): a timeout.

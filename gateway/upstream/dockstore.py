@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ..config import Flavor
-from ..federation.ids import quote_segment
+from ..ids import quote_segment
 from .base import RawPage, Upstream
 
 __all__ = ["DockstoreUpstream"]

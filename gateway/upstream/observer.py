@@ -11,46 +11,11 @@ gateway; a bare :class:`Upstream` uses :class:`NullObserver`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
-from ..errors import UpstreamError
+from ..errors import Outcome, UpstreamError
 
 __all__ = ["CallObserver", "CallOutcome", "NullObserver", "Outcome"]
-
-
-class Outcome(StrEnum):
-    """How a call ended; the ``outcome`` label of the upstream call metrics."""
-
-    OK = "ok"
-    """Any 2xx or 3xx answer (a 200 JSON answer only if it parses)."""
-    NOT_FOUND = "not-found"
-    """404 or 410: the upstream works, it just has no such thing."""
-    CLIENT_ERROR = "client-error"
-    """Any other 4xx: the upstream works but refused this request."""
-    TIMEOUT = "timeout"
-    """No answer within the upstream's timeout, or abandoned at the fan-out deadline."""
-    UNAVAILABLE = "unavailable"
-    """Connection failed, or a 5xx answer."""
-    BAD_RESPONSE = "bad-response"
-    """An answer that could not be used: truncated, too large, or a 200 that is not JSON."""
-    CIRCUIT_OPEN = "circuit-open"
-    """Not made: the upstream's circuit breaker is open."""
-
-    @property
-    def failed(self) -> bool:
-        """Whether this outcome counts against the upstream's health and circuit."""
-        return self in _FAILURES
-
-    @classmethod
-    def of_error(cls, error: UpstreamError) -> Outcome:
-        try:
-            return cls(error.reason)
-        except ValueError:
-            return cls.BAD_RESPONSE
-
-
-_FAILURES = frozenset({Outcome.TIMEOUT, Outcome.UNAVAILABLE, Outcome.BAD_RESPONSE})
 
 
 @dataclass(frozen=True, slots=True)

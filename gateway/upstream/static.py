@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ..config import Flavor, UpstreamConfig
-from ..federation.ids import quote_segment
+from ..ids import quote_segment
 from ..trs.types import DescriptorType, Language
 from .base import RawPage, Upstream
 from .transport import RawResponse, Transport

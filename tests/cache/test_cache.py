@@ -13,9 +13,9 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
-from gateway.cache import KeySpace
 from gateway.errors import UpstreamBadResponse
 from gateway.integrity import verify
+from gateway.store import AnswerKind, KeySpace
 from gateway.trs.models import Checksum
 from tests.conftest import DEMO_REGISTRY, GatewayFactory, RedisServer, free_port
 from tests.fakes import (
@@ -328,8 +328,8 @@ async def test_partial_listings_are_not_cached(
 
 def test_key_schema_scopes_purges_exactly() -> None:
     keys = KeySpace("p")
-    a = keys.answer("descriptor", "dock", "#workflow/x:y", "main", "CWL", "a/b.cwl")
-    b = keys.answer("descriptor", "dock2", "#workflow/x:y", "main", "CWL", None)
+    a = keys.answer(AnswerKind.DESCRIPTOR, "dock", "#workflow/x:y", "main", "CWL", "a/b.cwl")
+    b = keys.answer(AnswerKind.DESCRIPTOR, "dock2", "#workflow/x:y", "main", "CWL", None)
     assert a.startswith("p:v1:c:descriptor:dock:%23workflow%2Fx%3Ay:main:CWL:")
     assert keys.matches(a, "dock") and not keys.matches(b, "dock")
     assert keys.matches(a, "dock", "#workflow/x:y") and not keys.matches(a, "dock", "#workflow/x")

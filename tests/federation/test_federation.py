@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from gateway.trs.handlers import MISSING_HEADER
+from gateway.responses import MISSING_HEADER
 from tests.conftest import GatewayFactory
 from tests.fakes import FakeRegistry, FakeTool, make_registry_app, start_registry
 from tests.samples import (

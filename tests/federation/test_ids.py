@@ -7,7 +7,7 @@ from urllib.parse import unquote
 import pytest
 
 from gateway.errors import BadRequest
-from gateway.federation.ids import ToolRef, gateway_id, quote_segment, split_id
+from gateway.ids import ToolRef, gateway_id, quote_segment, split_id
 
 UPSTREAMS = {"dockstore", "workflowhub", "bio.containers"}
 NASTY = [

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from gateway.commands import identity as commands
 from gateway.config import GatewayConfig
-from gateway.identity import commands
 from tests.conftest import GatewayFactory, make_config
 from tests.fakes import FakeTool, FakeVersion, start_registry
 

@@ -24,8 +24,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
+from gateway.app import HARVESTER, RUNTIME
 from gateway.federation.core import Federation
-from gateway.keys import RUNTIME
 from tests.conftest import GatewayFactory
 from tests.fakes import FakeTool, FakeVersion, start_registry
 
@@ -146,20 +146,19 @@ def identity_section(crosswalk: str | None = None, **harvest: Any) -> dict[str, 
 
 
 def federation_of(client: TestClient[Any, Any]) -> Federation:
-    return client.server.app[RUNTIME].federation
+    return client.server.app[RUNTIME].current().federation
 
 
 async def harvested(client: TestClient[Any, Any], within: float = 15.0) -> None:
     """Wait until every upstream was walked once."""
-    federation = federation_of(client)
     loop = asyncio.get_running_loop()
     stop = loop.time() + within
     while loop.time() < stop:
-        progress = federation.harvester.progress
+        progress = client.server.app[HARVESTER].progress
         if all(p.walks >= 1 for p in progress.values()):
             return
         await asyncio.sleep(0.05)
-    raise AssertionError(f"harvest did not finish: {federation.harvester.progress}")
+    raise AssertionError(f"harvest did not finish: {client.server.app[HARVESTER].progress}")
 
 
 async def get_json(client: TestClient[Any, Any], path: str, **params: str) -> Any:

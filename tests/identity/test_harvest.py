@@ -9,9 +9,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from gateway.cache.keys import KeySpace
-from gateway.identity.harvest import Progress
-from gateway.keys import RUNTIME
+from gateway.app import HARVESTER, IDENTITY
+from gateway.index import Progress
+from gateway.store import KeySpace
 from tests.conftest import GatewayFactory
 from tests.fakes import FakeTool, FakeVersion, start_registry
 
@@ -52,11 +52,11 @@ async def eventually(check: Callable[[], bool], what: str, within: float = 15.0)
 
 
 def progress(client: TestClient[Any, Any], name: str) -> Progress:
-    return client.server.app[RUNTIME].federation.harvester.progress[name]
+    return client.server.app[HARVESTER].progress[name]
 
 
 def index_size(client: TestClient[Any, Any]) -> int:
-    return len(client.server.app[RUNTIME].federation.identity.index)
+    return len(client.server.app[IDENTITY].index)
 
 
 async def start_two_registries(aiohttp_server: Any) -> tuple[Any, list[dict[str, Any]]]:
@@ -83,7 +83,8 @@ async def test_interrupted_harvest_resumes_where_it_stopped(
 
     keys = KeySpace(cache_section["key_prefix"])
     client = aioredis.Redis.from_url(cache_section["redis_url"])
-    saved = Progress.from_stored(await client.hgetall(keys.harvest("filer")))
+    stored = await client.hgetall(keys.harvest("filer"))
+    saved = Progress.from_stored({k.decode(): v.decode() for k, v in stored.items()})
     stored_tools = await client.hlen(keys.identity_tools)
     await client.aclose()
     assert 4 <= saved.position < FILER_TOOLS

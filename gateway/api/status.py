@@ -30,22 +30,19 @@ from __future__ import annotations
 import html
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import resources
 
 import orjson
 from aiohttp import web
 
-from . import __version__
-from .config import GatewayConfig
-from .keys import RUNTIME
-from .negotiation import prefers
-from .trs.handlers import json_response
+from .. import __version__
+from ..config import GatewayConfig
+from ..negotiation import prefers
+from ..responses import json_response
+from ..runtime import GENERATION
 
-__all__ = ["STATUS_PAGE", "prefers_html", "render_page", "setup_status"]
-
-STATUS_PAGE = web.AppKey("status_page", str)
-"""The status page template, read from the package once at startup."""
+__all__ = ["StatusPage", "prefers_html", "render_page"]
 
 REFRESH_SECONDS = 10
 """How often the page re-fetches the readiness report."""
@@ -127,12 +124,29 @@ def content_security_policy(nonce: str) -> str:
     )
 
 
-async def index(request: web.Request) -> web.Response:
-    config = request.app[RUNTIME].config
+def _serving(request: web.Request) -> GatewayConfig:
+    return request[GENERATION].config
+
+
+class StatusPage:
+    """``GET /``; the page template is read when this is made, so a packaging mistake
+    shows at startup rather than on the first browser visit."""
+
+    def __init__(self, config_of: Callable[[web.Request], GatewayConfig] = _serving) -> None:
+        template = resources.files("gateway") / "static" / "status.html"
+        self.template = template.read_text(encoding="utf-8")
+        self.config_of = config_of
+        """The configuration a request is served with (its generation's, by default)."""
+
+    async def index(self, request: web.Request) -> web.Response:
+        return index(request, self.template, self.config_of(request))
+
+
+def index(request: web.Request, template: str, config: GatewayConfig) -> web.Response:
     base_paths = config.server.base_paths
     if prefers_html(request.headers.get("Accept")):
         nonce = secrets.token_urlsafe(18)
-        page = render_page(request.app[STATUS_PAGE], config, nonce)
+        page = render_page(template, config, nonce)
         return web.Response(
             text=page,
             content_type="text/html",
@@ -156,11 +170,3 @@ async def index(request: web.Request) -> web.Response:
         },
         headers={"Vary": "Accept"},
     )
-
-
-def setup_status(app: web.Application) -> None:
-    """Register ``GET /``; the page template is read now so a packaging mistake shows at
-    startup rather than on the first browser visit."""
-    template = resources.files("gateway") / "static" / "status.html"
-    app[STATUS_PAGE] = template.read_text(encoding="utf-8")
-    app.router.add_get("/", index)

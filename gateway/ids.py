@@ -17,7 +17,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from ..errors import BadRequest
+from .errors import BadRequest
 
 __all__ = ["ToolRef", "check_id", "gateway_id", "quote_segment", "split_id"]
 

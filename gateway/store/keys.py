@@ -22,11 +22,29 @@ old entry unreachable, the way to change the format of what is stored.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from urllib.parse import quote
 
-__all__ = ["SCHEMA", "KeySpace"]
+__all__ = ["SCHEMA", "AnswerKind", "KeySpace"]
+
+
+class AnswerKind(StrEnum):
+    """The class of a cached answer about one tool: the ``<class>`` part of its key."""
+
+    TOOL = "tool"
+    VERSIONS = "versions"
+    VERSION = "version"
+    DESCRIPTOR = "descriptor"
+    PLAIN = "plain"
+    FILES = "files"
+    ZIP = "zip"
+    TESTS = "tests"
+    CONTAINERFILE = "containerfile"
+
 
 SCHEMA = "v1"
+IDENTITY_STREAM_LENGTH = 100_000
+"""Changes kept in the identity stream; a process further behind reloads everything."""
 
 
 def _part(value: str | None) -> str:
@@ -45,14 +63,14 @@ class KeySpace:
 
     def answer(
         self,
-        kind: str,
+        kind: AnswerKind,
         upstream: str,
         tool: str,
         version: str | None = None,
         dtype: str | None = None,
         path: str | None = None,
     ) -> str:
-        parts = [kind, upstream, tool, version, dtype, path]
+        parts = [kind.value, upstream, tool, version, dtype, path]
         return f"{self.root}:c:" + ":".join(_part(p) for p in parts)
 
     def listing(self, digest: str) -> str:
@@ -62,12 +80,24 @@ class KeySpace:
         return f"{self.root}:lock:{key}"
 
     @property
+    def lock_pattern(self) -> str:
+        return f"{self.root}:lock:*"
+
+    @property
+    def listing_pattern(self) -> str:
+        return f"{self.root}:c:listing:*"
+
+    @property
     def identity_tools(self) -> str:
         return f"{self.root}:id:tools"
 
     @property
     def identity_changes(self) -> str:
         return f"{self.root}:id:changes"
+
+    @property
+    def identity_stream_length(self) -> int:
+        return IDENTITY_STREAM_LENGTH
 
     def harvest(self, upstream: str) -> str:
         return f"{self.root}:id:harvest:{_part(upstream)}"

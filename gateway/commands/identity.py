@@ -12,39 +12,49 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from ..cache import RedisTier, TieredCache
-from ..config import GatewayConfig
+from ..config import GatewayConfig, load_crosswalk
 from ..federation.core import Federation, build_federation
-from .harvest import Progress
+from ..index import Harvester, Identity, Progress
+from . import open_store
 
 __all__ = ["harvest", "lookup", "stats"]
 
 
+@dataclass(slots=True)
+class _Shared:
+    identity: Identity
+    harvester: Harvester
+    federation: Federation
+
+
 @asynccontextmanager
-async def _shared_federation(config: GatewayConfig) -> AsyncIterator[Federation]:
-    """A federation over ``config`` whose identity index is loaded from Redis."""
-    if not config.cache.redis_url:
-        raise RuntimeError(
-            "no cache.redis_url is configured: the identity index then lives inside each "
-            "gateway process, which harvests by itself; there is no shared index to work on"
+async def _shared_index(config: GatewayConfig) -> AsyncIterator[_Shared]:
+    """The shared identity index of ``config``, loaded from Redis, with a harvester and
+    upstream clients to fill it."""
+    async with open_store(config) as store:
+        identity = Identity([u.name for u in config.upstreams], load_crosswalk(config), store)
+        federation = build_federation(config, identity)
+        harvester = Harvester(
+            identity,
+            lambda: federation.by_name,
+            config.identity.harvest,
+            config.upstreams,
+            store,
         )
-    redis = RedisTier(config.cache.redis_url, timeout=max(config.cache.redis_timeout, 5.0))
-    cache = TieredCache(config.cache, redis)
-    federation = build_federation(config, cache)
-    try:
-        if not await federation.identity.load():
-            raise RuntimeError(
-                f"Redis at {config.cache.redis_url} is not answering: {redis.state.last_error}"
-            )
-        yield federation
-    finally:
-        await federation.identity.flush()
-        await federation.close()
-        await cache.close()
+        try:
+            if not await identity.load():
+                raise RuntimeError(
+                    f"Redis at {config.cache.redis_url} is not answering: {store.state.last_error}"
+                )
+            yield _Shared(identity, harvester, federation)
+        finally:
+            await identity.flush()
+            await federation.close()
 
 
 async def harvest(
@@ -55,12 +65,12 @@ async def harvest(
         names = ", ".join(u.name for u in config.upstreams)
         raise RuntimeError(f"no upstream named {upstream!r}; configured: {names}")
     done: dict[str, Progress] = {}
-    async with _shared_federation(config) as federation:
-        harvester = federation.harvester
-        for target in federation.upstreams:
+    async with _shared_index(config) as shared:
+        harvester = shared.harvester
+        for target in config.upstreams:
             if upstream is not None and target.name != upstream:
                 continue
-            if not target.config.harvest:
+            if not target.harvest:
                 print(f"{target.name}: harvest: false in the configuration; skipped", file=out)
                 continue
             if not await harvester.lock(target.name):
@@ -74,28 +84,30 @@ async def harvest(
                     def advance(count: int) -> None:
                         bar.update(count)
 
-                    done[target.name] = await harvester.walk(target, saved, on_page=advance)
+                    done[target.name] = await harvester.walk(target.name, saved, on_page=advance)
             finally:
                 await harvester.unlock(target.name)
-        report = federation.identity.report()
+        report = shared.identity.report()
     print(f"identity index: {report['tools']} tools, {report['groups']} groups", file=out)
     return done
 
 
 async def stats(config: GatewayConfig) -> dict[str, Any]:
     """Size of the shared index and each upstream's harvest progress."""
-    async with _shared_federation(config) as federation:
+    async with _shared_index(config) as shared:
         upstreams = {}
-        for upstream in federation.upstreams:
-            progress = await federation.harvester.load(upstream.name)
+        for upstream in config.upstreams:
+            progress = await shared.harvester.load(upstream.name)
             upstreams[upstream.name] = progress.report()
-        return {**federation.identity.report(), "upstreams": upstreams}
+        report = shared.identity.report()
+        report.pop("sync", None)
+        return {**report, "upstreams": upstreams}
 
 
 async def lookup(config: GatewayConfig, value: str) -> dict[str, Any]:
     """The tools ``value`` names in any spelling, each with its identity keys."""
-    async with _shared_federation(config) as federation:
-        identity = federation.identity
+    async with _shared_index(config) as shared:
+        identity = shared.identity
         found = identity.resolve(value)
         return {
             "value": value,

@@ -10,51 +10,23 @@ what a client request would have stored, shared through Redis.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import quote, unquote
 
 import aiohttp
-import orjson
 from aiohttp import web
 from tqdm import tqdm
 
+from ..app import create_app
+from ..cache.purge import PurgeRequest
 from ..config import GatewayConfig
-from ..federation.ids import split_id
-from .keys import KeySpace
-from .redis_tier import RedisTier
+from ..ids import split_id
+from . import open_store
 
-__all__ = ["PurgeRequest", "cache_stats", "purge", "subscribe_purges", "warm"]
-
-
-@dataclass(frozen=True, slots=True)
-class PurgeRequest:
-    upstream: str | None = None
-    tool: str | None = None
-
-    def message(self) -> str:
-        return orjson.dumps({"upstream": self.upstream, "tool": self.tool}).decode()
-
-    @classmethod
-    def parse(cls, data: bytes | str) -> PurgeRequest | None:
-        try:
-            body = orjson.loads(data)
-            return cls(body.get("upstream"), body.get("tool"))
-        except (orjson.JSONDecodeError, AttributeError):
-            return None
-
-
-def _redis(config: GatewayConfig) -> RedisTier:
-    if not config.cache.redis_url:
-        raise RuntimeError(
-            "no cache.redis_url is configured: each gateway process has only its own "
-            "in-process cache, which empties on restart"
-        )
-    return RedisTier(config.cache.redis_url, timeout=max(config.cache.redis_timeout, 5.0))
+__all__ = ["cache_stats", "purge", "purge_target", "warm"]
 
 
 def purge_target(config: GatewayConfig, upstream: str | None, tool: str | None) -> PurgeRequest:
@@ -76,63 +48,32 @@ def purge_target(config: GatewayConfig, upstream: str | None, tool: str | None) 
 
 async def purge(config: GatewayConfig, request: PurgeRequest) -> int:
     """Delete the matching entries from Redis and tell running gateways; return the count."""
-    redis = _redis(config)
-    keys = KeySpace(config.cache.key_prefix)
-    try:
-        deleted = await redis.scan_delete(keys.pattern(request.upstream, request.tool))
-        if request.upstream is None:
-            deleted += await redis.scan_delete(f"{keys.root}:c:listing:*")
-        await redis.client.publish(keys.purge_channel, request.message())
+    async with open_store(config) as store:
+        deleted = await store.delete_answers(request.upstream, request.tool)
+        await store.publish_purge(request.message())
         return deleted
-    finally:
-        await redis.close()
-
-
-async def subscribe_purges(
-    redis: RedisTier, keys: KeySpace, on_purge: Any, retry: float = 2.0
-) -> None:
-    """Apply purge announcements to this process until cancelled; survives Redis outages."""
-    while True:
-        pubsub = redis.client.pubsub()
-        try:
-            await pubsub.subscribe(keys.purge_channel)
-            async for message in pubsub.listen():
-                if message.get("type") == "message":
-                    parsed = PurgeRequest.parse(message["data"])
-                    if parsed is not None:
-                        on_purge(parsed)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # Redis went away: wait, then subscribe again.
-            await asyncio.sleep(retry)
-        finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 async def cache_stats(config: GatewayConfig) -> dict[str, Any]:
     """Entries in Redis by answer class and by upstream, and Redis memory use."""
-    redis = _redis(config)
-    keys = KeySpace(config.cache.key_prefix)
     by_class: Counter[str] = Counter()
     by_upstream: Counter[str] = Counter()
-    try:
-        async for raw in redis.scan(f"{keys.root}:c:*"):
-            parts = raw.decode().removeprefix(f"{keys.root}:c:").split(":")
+    async with open_store(config) as store:
+        root = f"{store.keys.root}:c:"
+        async for key in store.answer_keys():
+            parts = key.removeprefix(root).split(":")
             by_class[parts[0]] += 1
             if parts[0] != "listing" and len(parts) > 1:
                 by_upstream[unquote(parts[1])] += 1
-        info = await redis.client.info("memory")
-        locks = [k async for k in redis.scan(f"{keys.root}:lock:*")]
-    finally:
-        await redis.close()
+        memory = await store.memory_used()
+        locks = await store.fill_locks_held()
     return {
         "redis": config.cache.redis_url,
         "entries": sum(by_class.values()),
         "by_class": dict(sorted(by_class.items())),
         "by_upstream": dict(sorted(by_upstream.items())),
-        "fill_locks_held": len(locks),
-        "redis_used_memory": info.get("used_memory_human"),
+        "fill_locks_held": locks,
+        "redis_used_memory": memory,
     }
 
 
@@ -154,9 +95,8 @@ async def warm(
     out: TextIO = sys.stderr,
 ) -> Counter[str]:
     """Fetch the files and descriptors of every listed tool through a local gateway."""
-    from ..app import create_app
-
-    _redis(config)  # refuse early when there is nothing shared to warm
+    async with open_store(config):  # refuse early when there is nothing shared to warm
+        pass
     app = create_app(config)
     runner = web.AppRunner(app)
     await runner.setup()

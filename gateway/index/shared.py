@@ -27,11 +27,9 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-import orjson
-
-from ..cache import RedisTier
-from ..cache.keys import KeySpace
-from .keys import IdentityIndex, gw_key, keys_for_tool
+from ..background import Supervised
+from ..identity.keys import IdentityIndex, gw_key, keys_for_tool
+from ..store import RedisStore
 
 __all__ = ["Identity"]
 
@@ -39,22 +37,23 @@ log = logging.getLogger(__name__)
 
 SYNC_INTERVAL = 1.0
 """Seconds between two exchanges with Redis (writing ours, reading others' changes)."""
-STREAM_LENGTH = 100_000
-"""Changes kept in the stream; a process more than this far behind reloads everything."""
-SCAN_COUNT = 1000
 INLINE_BUILD_LIMIT = 0.01
 """Seconds a group computation may take on the event loop; slower ones run in a thread."""
 
 
 class Identity:
-    """The identity index of the configured upstreams (``names`` in configuration order)."""
+    """The identity index of the configured upstreams (``names`` in configuration order).
+
+    One per application: it outlives configuration reloads, which call
+    :meth:`reconfigure`, and runs exactly one sync task from :meth:`start` to
+    :meth:`close`.
+    """
 
     def __init__(
         self,
         names: Sequence[str],
         crosswalk: Collection[Collection[str]],
-        redis: RedisTier | None,
-        keys: KeySpace,
+        store: RedisStore | None,
     ) -> None:
         self.names = list(names)
         self.order = {name: i for i, name in enumerate(self.names)}
@@ -67,132 +66,98 @@ class Identity:
         self._view_changes = 0
         self._build_cost = 0.0
         self._building: asyncio.Task[None] | None = None
-        self.redis = redis
-        self.keys = keys
+        self.store = store
         self._dirty: set[str] = set()
         self._stream_id = "0-0"
-        self._task: asyncio.Task[None] | None = None
-        self.loaded = redis is None
+        self.loaded = store is None
+        self.sync_task = Supervised("identity-sync", self._sync_step, retry_max=SYNC_INTERVAL * 10)
 
     @property
     def backend(self) -> str:
-        return "redis" if self.redis is not None else "memory"
+        return "redis" if self.store is not None else "memory"
 
     # -- life cycle ----------------------------------------------------------
 
     async def start(self) -> None:
         """Load the shared index (when Redis is configured) and begin syncing."""
-        if self.redis is None:
+        if self.store is None:
             return
         await self.load()
-        self._task = asyncio.create_task(self._sync_forever(), name="identity-sync")
+        self.sync_task.start(SYNC_INTERVAL)
 
     async def close(self) -> None:
         if self._building is not None:
             self._building.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._building
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.sync_task.stop()
         await self.flush()
+
+    def reconfigure(self, names: Sequence[str], crosswalk: Collection[Collection[str]]) -> None:
+        """Follow a reloaded configuration: its upstreams (tools of removed ones are
+        dropped from this process's index, never from Redis) and its crosswalk."""
+        names = list(names)
+        if names != self.names:
+            old = self.index
+            self.names = names
+            self.order = {name: i for i, name in enumerate(names)}
+            self.index = IdentityIndex(names)
+            for gid in old.tools():
+                if gid.partition(":")[0] in self.order:
+                    self.index.add_tool(gid, old.keys_of(gid))
+            if self.store is not None:
+                self.loaded = False  # the sync task loads the new upstreams' tools
+        self.replace_crosswalk(crosswalk)
 
     async def load(self) -> bool:
         """Read the whole shared index from Redis; ``False`` if Redis did not answer."""
-        redis = self.redis
-        if redis is None:
+        if self.store is None:
             return True
-        last: Any = await redis.call(
-            redis.client.xrevrange(self.keys.identity_changes, count=1), "identity load"
-        )
-        if last is None:
+        loaded = await self.store.load_identity()
+        if loaded is None:
             return False
-        cursor: int = 0
-        entries: dict[str, list[str]] = {}
-        while True:
-            page: Any = await redis.call(
-                redis.client.hscan(self.keys.identity_tools, cursor, count=SCAN_COUNT),
-                "identity load",
-            )
-            if page is None:
-                return False
-            cursor, batch = page
-            for gid, value in batch.items():
-                entries[gid.decode()] = orjson.loads(value)
-            if cursor == 0:
-                break
+        entries, position = loaded
         for gid, keys in entries.items():
             if gid.partition(":")[0] in self.order and gid not in self._dirty:
                 self.index.add_tool(gid, keys)
         self._changes += 1
-        if last:
-            self._stream_id = last[0][0].decode()
+        self._stream_id = position
         self.loaded = True
         log.info("identity index loaded from Redis: %d tools", len(self.index))
         return True
 
-    async def _sync_forever(self) -> None:
-        while True:
-            await asyncio.sleep(SYNC_INTERVAL)
-            try:
-                if not self.loaded:
-                    await self.load()
-                await self.flush()
-                await self.pull()
-            except Exception:  # a sync failure must never end syncing
-                log.exception("identity index sync failed")
+    async def _sync_step(self) -> float:
+        if not self.loaded:
+            await self.load()
+        await self.flush()
+        await self.pull()
+        return SYNC_INTERVAL
 
     async def flush(self) -> None:
         """Write the tools observed since the last flush to Redis."""
-        redis = self.redis
-        if redis is None or not self._dirty:
+        if self.store is None or not self._dirty:
             return
         dirty, self._dirty = self._dirty, set()
-        pipe = redis.client.pipeline(transaction=False)
-        for gid in sorted(dirty):
-            if gid in self.index:
-                pipe.hset(
-                    self.keys.identity_tools, gid, orjson.dumps(sorted(self.index.keys_of(gid)))
-                )
-            else:
-                pipe.hdel(self.keys.identity_tools, gid)
-            pipe.xadd(
-                self.keys.identity_changes, {"gid": gid}, maxlen=STREAM_LENGTH, approximate=True
-            )
-        if await redis.call(pipe.execute(), "identity write") is None:
+        tools = {gid: self.index.keys_of(gid) if gid in self.index else None for gid in dirty}
+        if not await self.store.write_identity(tools):
             self._dirty |= dirty
 
     async def pull(self) -> None:
         """Apply the changes other processes made since the last pull."""
-        redis = self.redis
-        if redis is None:
+        if self.store is None:
             return
-        answer: Any = await redis.call(
-            redis.client.xread({self.keys.identity_changes: self._stream_id}, count=5000),
-            "identity read",
-        )
-        if not answer:
+        changes = await self.store.identity_changes(self._stream_id)
+        if changes is None:
             return
-        _, entries = answer[0]
-        gids = sorted({fields[b"gid"].decode() for _, fields in entries if b"gid" in fields})
-        values: Any = (
-            await redis.call(redis.client.hmget(self.keys.identity_tools, gids), "identity read")
-            if gids
-            else []
-        )
-        if values is None:
-            return
-        for gid, value in zip(gids, values, strict=True):
+        for gid, keys in changes.tools.items():
             if gid in self._dirty or gid.partition(":")[0] not in self.order:
                 continue
-            if value is None:
+            if keys is None:
                 self.index.remove_tool(gid)
             else:
-                self.index.add_tool(gid, orjson.loads(value))
+                self.index.add_tool(gid, keys)
             self._changes += 1
-        self._stream_id = entries[-1][0].decode()
+        self._stream_id = changes.position
 
     # -- filling -------------------------------------------------------------
 
@@ -307,6 +272,7 @@ class Identity:
         groups = self.view().groups()
         return {
             "backend": self.backend,
+            "sync": self.sync_task.state.value if self.store is not None else None,
             "tools": len(self.index),
             "groups": sum(1 for g in groups if len(g) > 1),
             "crosswalk_groups": self.index.crosswalk_size(),

@@ -1,0 +1,376 @@
+"""The one place a request gets its answer from: cache first, the federation on a miss.
+
+A TRS handler parses its request, resolves the tool it names once (a
+:class:`~gateway.federation.core.Located`), and asks :class:`Answers` for the
+answer. Answers looks the answer up in the cache; on a miss the cache calls
+the *fill* given here, which asks the federation (and so the upstream
+client), turns its result into the bytes to send, and gives them a lifetime
+from the caching policy (:class:`~gateway.cache.CachePolicy`).
+
+What comes back is an :class:`Answer`: body, content type and every header
+(``X-Cache``, ``Age``, a strong ``ETag``, ``Cache-Control``, pagination,
+``Link`` alternates), ready to be written. Cached bodies hold a placeholder
+for the gateway's own base URL, filled in here per request, so one entry
+serves every host and base path.
+
+Each request uses one :class:`~gateway.runtime.Generation` (configuration and
+federation) from start to end, including for any fill it starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+
+from .cache import BASE_MARK, CachePolicy, CacheStatus, Fill, TieredCache
+from .errors import GatewayError
+from .federation.core import Located
+from .federation.present import Links, present_tool
+from .index import Identity
+from .responses import MISSING_HEADER, missing_header_value
+from .runtime import Generation
+from .store import AnswerKind
+from .trs.types import Language
+
+__all__ = ["Answer", "Answers", "Ask"]
+
+JSON_TYPE = "application/json"
+PLAIN_TYPE = "text/plain; charset=utf-8"
+ZIP_TYPE = "application/zip"
+ZIP_MISSING_HEADER = "X-TRS-Gateway-Zip-Missing"
+
+TEMPLATE = Links(BASE_MARK)
+"""Links whose base is the placeholder every cached body is stored with."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """Who is asking: the generation serving the request and the base URL it came to."""
+
+    generation: Generation
+    base: str
+    """``<origin><base path>`` of the request: what stored bodies' placeholder becomes."""
+
+    @property
+    def policy(self) -> CachePolicy:
+        return CachePolicy(self.generation.config)
+
+    @property
+    def links(self) -> Links:
+        return Links(self.base)
+
+
+@dataclass(slots=True)
+class Answer:
+    """Everything needed to write the response."""
+
+    body: bytes
+    content_type: str
+    etag: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Transform = Callable[[bytes], bytes]
+
+
+def _json_fill(value: Any, fresh_for: float, headers: dict[str, str] | None = None) -> Fill:
+    return Fill(orjson.dumps(value), JSON_TYPE, fresh_for, headers or {})
+
+
+class Answers:
+    """Cached answers to every TRS question, over the application's cache and index."""
+
+    def __init__(self, cache: TieredCache, identity: Identity) -> None:
+        self.cache = cache
+        self.identity = identity
+
+    # -- the cache, and what is sent ---------------------------------------------
+
+    async def _cached(
+        self,
+        ask: Ask,
+        key: str,
+        fill: Callable[[], Awaitable[Fill]],
+        transform: Transform | None = None,
+    ) -> Answer:
+        """Answer from the cache, filling it with ``fill`` on a miss.
+
+        ``transform`` rewrites a JSON body on its way out (identity aliases,
+        which change independently of the cached answer); the ETag then covers
+        its result.
+        """
+        lookup = await self.cache.fetch(key, fill)
+        entry = lookup.entry
+        base = ask.base
+        body = entry.body
+        if entry.content_type.startswith(JSON_TYPE):
+            body = body.replace(BASE_MARK.encode(), base.encode())
+            headers = {k: v.replace(BASE_MARK, base) for k, v in entry.headers.items()}
+        else:
+            headers = dict(entry.headers)
+        now = time.time()
+        tagged = f"{entry.digest} {base}".encode()
+        if transform is not None and entry.content_type.startswith(JSON_TYPE):
+            transformed = transform(body)
+            if transformed is not body:
+                body = tagged = transformed
+        etag = '"' + hashlib.sha256(tagged).hexdigest()[:32] + '"'
+        fresh = 0.0 if lookup.status is CacheStatus.STALE else entry.fresh_for - entry.age(now)
+        headers.update(
+            {
+                "X-Cache": lookup.status.value,
+                "X-Cache-Source": lookup.source.value,
+                "Age": str(int(entry.age(now))),
+                "ETag": etag,
+                "Cache-Control": ask.policy.cache_control(fresh),
+            }
+        )
+        return Answer(body, entry.content_type, etag, headers)
+
+    async def _about(
+        self,
+        ask: Ask,
+        where: Located,
+        kind: AnswerKind,
+        produce: Callable[[], Awaitable[Fill]],
+        *,
+        version: str | None = None,
+        language: Language | None = None,
+        path: str | None = None,
+    ) -> Answer:
+        """A cached answer about one located tool; its key names the upstream."""
+        key = self.cache.keys.answer(
+            kind,
+            where.upstream.name,
+            where.tool_id,
+            version,
+            None if language is None else str(language),
+            path,
+        )
+        transform = self._add_aliases(many=False) if kind is AnswerKind.TOOL else None
+        answer = await self._cached(ask, key, produce, transform)
+        if where.alternatives:
+            answer.headers["Link"] = ", ".join(
+                f'<{ask.links.tool(gid)}>; rel="alternate"' for gid in where.alternatives
+            )
+        return answer
+
+    def _add_aliases(self, *, many: bool) -> Transform:
+        """A transform adding each tool's identity aliases (twins, canonical keys)."""
+        identity = self.identity
+
+        def transform(body: bytes) -> bytes:
+            value = orjson.loads(body)
+            changed = False
+            for tool in value if many else [value]:
+                if not isinstance(tool, dict) or not isinstance(tool.get("id"), str):
+                    continue
+                extra = identity.aliases(tool["id"])
+                if extra:
+                    own = tool.get("aliases") or []
+                    tool["aliases"] = list(dict.fromkeys([*own, *extra]))
+                    changed = True
+            return orjson.dumps(value) if changed else body
+
+        return transform
+
+    # -- across upstreams ----------------------------------------------------------
+
+    async def tool_classes(self, ask: Ask) -> Answer:
+        federation = ask.generation.federation
+
+        async def fill() -> Fill:
+            classes, errors = await federation.tool_classes()
+            result = _json_fill([c.dump() for c in classes], ask.policy.listing())
+            if errors:
+                result.headers[MISSING_HEADER] = missing_header_value(errors)
+            result.cacheable = not errors
+            return result
+
+        return await self._cached(ask, self.cache.keys.listing("toolClasses"), fill)
+
+    async def tools(
+        self,
+        ask: Ask,
+        filters: Mapping[str, str],
+        limit: int,
+        offset: str | None,
+        kept: list[tuple[str, str]],
+    ) -> Answer:
+        """One page of ``/tools``; ``kept`` are the query parameters its page links repeat."""
+        federation = ask.generation.federation
+
+        async def fill() -> Fill:
+            page = await federation.list_tools(filters, limit, offset)
+            body = [present_tool(up, found, TEMPLATE).dump() for up, found in page.tools]
+
+            def page_url(cursor: str | None) -> str:
+                query = [*kept, ("limit", str(limit))]
+                if cursor:
+                    query.append(("offset", cursor))
+                return f"{TEMPLATE.tools()}?{urlencode(query)}"
+
+            headers = {
+                "self_link": page_url(offset),
+                "current_offset": offset or "0",
+                "current_limit": str(limit),
+            }
+            if page.errors:
+                headers[MISSING_HEADER] = missing_header_value(page.errors)
+            if page.next_cursor is not None:
+                headers["next_page"] = page_url(page.next_cursor)
+            elif not page.errors:
+                headers["last_page"] = headers["self_link"]
+            result = _json_fill(body, ask.policy.listing(), headers)
+            result.cacheable = not page.errors
+            return result
+
+        digest = hashlib.sha256(
+            orjson.dumps(
+                sorted([*filters.items(), ("limit", str(limit)), ("offset", offset or "")])
+            )
+        ).hexdigest()
+        key = self.cache.keys.listing(digest)
+        return await self._cached(ask, key, fill, self._add_aliases(many=True))
+
+    # -- one tool ------------------------------------------------------------------
+
+    async def tool(self, ask: Ask, where: Located) -> Answer:
+        federation = ask.generation.federation
+
+        async def produce() -> Fill:
+            found = await federation.tool(where, TEMPLATE)
+            return _json_fill(found.dump(), ask.policy.metadata(where.upstream.name))
+
+        return await self._about(ask, where, AnswerKind.TOOL, produce)
+
+    async def versions(self, ask: Ask, where: Located) -> Answer:
+        federation = ask.generation.federation
+
+        async def produce() -> Fill:
+            found = await federation.versions(where, TEMPLATE)
+            return _json_fill([v.dump() for v in found], ask.policy.metadata(where.upstream.name))
+
+        return await self._about(ask, where, AnswerKind.VERSIONS, produce)
+
+    async def version(self, ask: Ask, where: Located, version: str) -> Answer:
+        return await self._about(
+            ask,
+            where,
+            AnswerKind.VERSION,
+            lambda: self._version_fill(ask, where, version),
+            version=version,
+        )
+
+    async def _version_fill(self, ask: Ask, where: Located, version: str) -> Fill:
+        found = await ask.generation.federation.version(where, version, TEMPLATE)
+        return _json_fill(found.dump(), ask.policy.metadata(where.upstream.name))
+
+    async def _content_lifetime(
+        self, ask: Ask, where: Located, version: str, checksummed: bool
+    ) -> float:
+        """Long for content that cannot change: checksummed, or of a production version.
+
+        Whether the version is production comes from its (cached) version
+        answer, so this costs an upstream request at most once per version
+        lifetime.
+        """
+        immutable = checksummed
+        if not immutable:
+            key = self.cache.keys.answer(
+                AnswerKind.VERSION, where.upstream.name, where.tool_id, version
+            )
+            try:
+                lookup = await self.cache.fetch(
+                    key, lambda: self._version_fill(ask, where, version)
+                )
+                immutable = orjson.loads(lookup.entry.body).get("is_production") is True
+            except GatewayError:
+                immutable = False
+        return ask.policy.content(where.upstream.name, immutable=immutable)
+
+    async def descriptor(
+        self,
+        ask: Ask,
+        where: Located,
+        version: str,
+        language: Language,
+        relative: str | None,
+        *,
+        plain: bool,
+    ) -> Answer:
+        """The descriptor as a ``FileWrapper``, or (``plain``) the raw file."""
+        federation = ask.generation.federation
+
+        async def produce() -> Fill:
+            if plain:
+                body, checked = await federation.plain_descriptor(
+                    where, version, language, relative
+                )
+                lifetime = await self._content_lifetime(ask, where, version, checked)
+                return Fill(body, PLAIN_TYPE, lifetime)
+            wrapper = await federation.descriptor(where, version, language, relative, TEMPLATE)
+            lifetime = await self._content_lifetime(ask, where, version, bool(wrapper.checksum))
+            return _json_fill(wrapper.dump(), lifetime)
+
+        kind = AnswerKind.PLAIN if plain else AnswerKind.DESCRIPTOR
+        return await self._about(
+            ask, where, kind, produce, version=version, language=language, path=relative
+        )
+
+    async def files(self, ask: Ask, where: Located, version: str, language: Language) -> Answer:
+        federation = ask.generation.federation
+
+        async def produce() -> Fill:
+            listing = await federation.files(where, version, language)
+            checksummed = bool(listing) and all(f.checksum is not None for f in listing)
+            lifetime = await self._content_lifetime(ask, where, version, checksummed)
+            return _json_fill([f.dump() for f in listing], lifetime)
+
+        return await self._about(
+            ask, where, AnswerKind.FILES, produce, version=version, language=language
+        )
+
+    async def zip(self, ask: Ask, where: Located, version: str, language: Language) -> Answer:
+        federation = ask.generation.federation
+
+        async def produce() -> Fill:
+            archive = await federation.zip(where, version, language)
+            headers = {"Content-Disposition": f'attachment; filename="{archive.filename}"'}
+            if archive.missing:
+                headers[ZIP_MISSING_HEADER] = ", ".join(archive.missing)
+            lifetime = await self._content_lifetime(ask, where, version, False)
+            return Fill(archive.body, ZIP_TYPE, lifetime, headers)
+
+        return await self._about(
+            ask, where, AnswerKind.ZIP, produce, version=version, language=language
+        )
+
+    async def tests(self, ask: Ask, where: Located, version: str, language: Language) -> Answer:
+        federation = ask.generation.federation
+
+        async def produce() -> Fill:
+            found = await federation.tests(where, version, language)
+            checksummed = bool(found) and all(w.checksum for w in found)
+            lifetime = await self._content_lifetime(ask, where, version, checksummed)
+            return _json_fill([w.dump() for w in found], lifetime)
+
+        return await self._about(
+            ask, where, AnswerKind.TESTS, produce, version=version, language=language
+        )
+
+    async def containerfile(self, ask: Ask, where: Located, version: str) -> Answer:
+        federation = ask.generation.federation
+
+        async def produce() -> Fill:
+            found = await federation.containerfile(where, version)
+            lifetime = await self._content_lifetime(ask, where, version, False)
+            return _json_fill([w.dump() for w in found], lifetime)
+
+        return await self._about(ask, where, AnswerKind.CONTAINERFILE, produce, version=version)

@@ -1,0 +1,1 @@
+"""The HTTP surface: TRS routes, health endpoints and the status page."""

@@ -1,0 +1,38 @@
+"""JSON responses and the gateway's own response headers (a leaf: imports nothing above it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from .errors import GatewayError, UpstreamError
+
+__all__ = ["MISSING_HEADER", "PAGINATION_HEADERS", "json_response", "missing_header_value"]
+
+MISSING_HEADER = "X-TRS-Gateway-Missing"
+"""Names the upstreams left out of a fan-out answer, and why."""
+
+PAGINATION_HEADERS = ("next_page", "last_page", "self_link", "current_offset", "current_limit")
+
+
+def json_response(
+    value: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(value),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def missing_header_value(errors: Mapping[str, GatewayError]) -> str:
+    """``"name";reason="timeout", ...`` (an RFC 8941 list of strings with a parameter)."""
+    parts = []
+    for name, error in errors.items():
+        reason = error.reason.value if isinstance(error, UpstreamError) else "error"
+        parts.append(f'"{name}";reason="{reason}"')
+    return ", ".join(parts)
