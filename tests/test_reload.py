@@ -12,6 +12,9 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.app import RELOADER, RUNTIME, create_app
+from gateway.config import load_config
+from gateway.ops.reload import ReloadSource
 from tests.conftest import free_port
 from tests.fakes import FakeTool, ServerFactory, start_registry
 from tests.samples import cwl_workflow_version
@@ -134,3 +137,75 @@ async def test_sighup_reloads_keeps_requests_in_flight_and_refuses_a_bad_file(
         if s.name.endswith("_total")
     }
     assert reloads == {"ok": 1, "error": 1}
+
+
+def gateway_clients(redis_url: str) -> list[str]:
+    """Names of the gateway's connections to the Redis at ``redis_url`` (CLIENT LIST)."""
+    import redis
+
+    with redis.Redis.from_url(redis_url) as admin:
+        return [
+            str(c.get("name"))
+            for c in admin.client_list()
+            if str(c.get("name", "")).startswith("trs-gateway-")
+        ]
+
+
+def gateway_tasks() -> list[str]:
+    """The live tasks other than the test's own: their names, else what they run."""
+    current = asyncio.current_task()
+    return sorted(
+        t.get_name() if not t.get_name().startswith("Task-") else task_code(t)
+        for t in asyncio.all_tasks()
+        if t is not current and not t.done()
+    )
+
+
+def task_code(task: asyncio.Task[Any]) -> str:
+    coro = task.get_coro()
+    return getattr(coro, "__qualname__", type(coro).__name__)
+
+
+async def test_five_reloads_leave_one_sync_loop_one_harvest_per_upstream_and_nothing_after(
+    aiohttp_client: Any, aiohttp_server: ServerFactory, private_redis: Any, tmp_path: Path
+) -> None:
+    upstreams = []
+    for name in ("one", "two"):
+        tools = [FakeTool(id=f"{name}-{i}", versions=[cwl_workflow_version()]) for i in range(3)]
+        _, url = await start_registry(aiohttp_server, "generic", tools)
+        upstreams.append({"name": name, "url": url})
+    path = tmp_path / "gateway.yaml"
+
+    def write(generation: int) -> None:
+        config = {
+            "upstreams": upstreams,
+            "cache": {"redis_url": private_redis.url, "key_prefix": "reloads"},
+            "federation": {"deadline": 5 + generation},
+            "health": {"probe_interval": 3600},
+            "identity": {"harvest": {"enabled": True, "pause": 0, "interval": 3600}},
+        }
+        path.write_text(json.dumps(config))
+
+    write(0)
+    app = create_app(load_config(path), ReloadSource(path))
+    client = await aiohttp_client(app)
+    for generation in range(1, 6):
+        write(generation)
+        assert await app[RELOADER].reload()
+        assert app[RUNTIME].current().config.federation.deadline == 5 + generation
+        listing = await client.get("/ga4gh/trs/v2/tools")
+        assert listing.status == 200
+
+    tasks = gateway_tasks()
+    assert tasks.count("identity-sync") == 1
+    assert tasks.count("harvest-one") == 1
+    assert tasks.count("harvest-two") == 1
+    assert [t for t in tasks if t.startswith("probe")] == ["probe one", "probe two"]
+    assert tasks.count("purge-subscription") == 1
+    # Each replaced federation waits out its grace period before it closes.
+    assert tasks.count("Reloader._close_when_idle") == 5
+    assert gateway_clients(private_redis.url), "the gateway holds Redis connections while up"
+
+    await client.close()
+    assert gateway_tasks() == []
+    assert gateway_clients(private_redis.url) == []

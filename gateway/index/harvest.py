@@ -37,7 +37,7 @@ from ..timestamps import iso
 from ..upstream import Upstream
 from .shared import Identity
 
-__all__ = ["HarvestState", "Harvester", "LeaseLost", "Progress"]
+__all__ = ["CorruptProgress", "HarvestState", "Harvester", "LeaseLost", "Progress"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,10 @@ class HarvestState(StrEnum):
 
 class LeaseLost(Exception):
     """Another process took over this upstream's harvest lease during a walk."""
+
+
+class CorruptProgress(ValueError):
+    """The saved progress of a harvest cannot be read."""
 
 
 @dataclass(slots=True)
@@ -102,7 +106,9 @@ class Progress:
             try:
                 return parse(value)
             except ValueError:
-                raise ValueError(f"saved harvest progress is corrupt: {name}={value!r}") from None
+                raise CorruptProgress(
+                    f"saved harvest progress is corrupt: {name}={value!r}"
+                ) from None
 
         return cls(
             state=field("state", HarvestState, HarvestState.IDLE),
@@ -251,6 +257,9 @@ class Harvester:
         progress = self.progress.get(name)
         if progress is None:
             return
+        if isinstance(exc, CorruptProgress):
+            log.warning("harvest of %s: %s; the next walk starts from the first tool", name, exc)
+            progress = self.progress[name] = Progress()
         progress.state = HarvestState.FAILING
         detail = exc.message if isinstance(exc, GatewayError) else str(exc)
         progress.last_error = f"{type(exc).__name__}: {detail}"

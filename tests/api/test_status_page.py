@@ -23,7 +23,7 @@ from aiohttp import web
 from gateway.api.status import StatusPage, prefers_html, render_page
 from gateway.app import create_app
 from gateway.config import DEFAULT_BASE_PATHS
-from tests.conftest import GatewayFactory, make_config
+from tests.conftest import REPO, GatewayFactory, make_config
 from tests.fakes import ServerFactory, start_registry
 from tests.samples import dockstore_tools, workflowhub_tools
 
@@ -225,7 +225,7 @@ def test_configuration_cannot_break_out_of_the_page() -> None:
         ],
         server={"base_paths": [hostile]},
     )
-    template = (Path(__file__).parent.parent / "gateway" / "static" / "status.html").read_text()
+    template = (REPO / "gateway" / "static" / "status.html").read_text()
     document = render_page(template, config, "n0nce")
     page = parse(document)
     assert len(page.all("script")) == 2

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
@@ -176,3 +177,82 @@ async def test_failing_upstream_is_retried_and_reported(
     await eventually(lambda: progress(client, "filer").state == "failing", "the failure shows")
     assert "HTTP 500" in (progress(client, "filer").last_error or "")
     assert index_size(client) == 0
+
+
+async def test_corrupt_saved_progress_reports_failing_with_the_error_and_is_retried(
+    gateway: GatewayFactory, aiohttp_server: Any, cache_section: dict[str, Any]
+) -> None:
+    registry, url = await start_registry(aiohttp_server, "generic", filer_tools())
+    keys = KeySpace(cache_section["key_prefix"])
+    redis = aioredis.Redis.from_url(cache_section["redis_url"])
+    await redis.hset(keys.harvest("filer"), mapping={"state": "running", "position": "twelve"})
+    retrying = {"enabled": True, "pause": 0, "retry_min": 0.5, "retry_max": 0.5}
+    client = await gateway(
+        [{"name": "filer", "url": url, "flavor": "generic"}],
+        cache=cache_section,
+        identity={"harvest": retrying},
+    )
+    await eventually(lambda: progress(client, "filer").state == "failing", "the failure shows")
+    error = progress(client, "filer").last_error or ""
+    assert "corrupt" in error and "position='twelve'" in error
+    assert registry.request_count("/tools") == 0, "no walk from an unreadable position"
+    saved = await redis.hgetall(keys.harvest("filer"))
+    assert saved[b"state"] == b"failing" and saved[b"position"] == b"0"
+    await redis.aclose()
+
+    await eventually(lambda: progress(client, "filer").walks == 1, "the retry walks")
+    assert listing_offsets(registry)[0] == 0, "the retry starts from the first tool"
+    assert progress(client, "filer").state == "idle"
+    assert progress(client, "filer").last_error is None
+    assert index_size(client) == FILER_TOOLS
+
+
+async def test_an_unexpected_error_reports_failing_and_the_walk_is_retried(
+    gateway: GatewayFactory, aiohttp_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, url = await start_registry(aiohttp_server, "generic", filer_tools())
+    retrying = {"enabled": True, "pause": 0, "retry_min": 0.3, "retry_max": 0.3}
+    client = await gateway(
+        [{"name": "filer", "url": url, "flavor": "generic"}], identity={"harvest": retrying}
+    )
+    identity = client.server.app[IDENTITY]
+    observe = identity.observe
+    failures = []
+
+    def broken_once(upstream: str, raw: Any) -> None:
+        if not failures:
+            failures.append(raw)
+            raise KeyError("a bug in the index")
+        observe(upstream, raw)
+
+    monkeypatch.setattr(identity, "observe", broken_once)
+    await eventually(lambda: progress(client, "filer").state == "failing", "the failure shows")
+    assert "KeyError" in (progress(client, "filer").last_error or "")
+    assert client.server.app[HARVESTER].tasks["filer"].state == "failing"
+    await eventually(lambda: progress(client, "filer").walks == 1, "the retried walk completes")
+    assert progress(client, "filer").last_error is None
+    assert index_size(client) == FILER_TOOLS
+
+
+async def test_a_harvest_that_loses_its_lease_stops_walking(
+    gateway: GatewayFactory, aiohttp_server: Any, cache_section: dict[str, Any]
+) -> None:
+    registry, url = await start_registry(aiohttp_server, "generic", filer_tools())
+    slow = {"enabled": True, "page_size": 2, "pause": 0.2}
+    client = await gateway(
+        [{"name": "filer", "url": url, "flavor": "generic"}],
+        cache=cache_section,
+        identity={"harvest": slow},
+    )
+    await eventually(lambda: progress(client, "filer").position >= 2, "the walk is under way")
+    keys = KeySpace(cache_section["key_prefix"])
+    redis = aioredis.Redis.from_url(cache_section["redis_url"])
+    await redis.set(keys.harvest_lock("filer"), "another replica", px=60_000)  # taken over
+    await eventually(lambda: progress(client, "filer").state == "elsewhere", "the walk stops")
+    walked = len(listing_offsets(registry))
+    await asyncio.sleep(1.0)  # five pauses: a walk going on would have read more pages
+    assert len(listing_offsets(registry)) == walked
+    assert progress(client, "filer").walks == 0
+    assert walked < FILER_TOOLS // 2
+    assert await redis.get(keys.harvest_lock("filer")) == b"another replica"
+    await redis.aclose()
