@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+from enum import StrEnum
 from typing import Any
 
 from aiohttp import web
@@ -30,18 +31,26 @@ from ..responses import json_response
 from ..store import RedisStatus, RedisStore
 from ..timestamps import iso
 
-__all__ = ["Health", "overall_status"]
+__all__ = ["Health", "Overall", "overall_status"]
 
 
-def overall_status(upstreams: list[dict[str, Any]], redis: dict[str, Any]) -> str:
+class Overall(StrEnum):
+    """The gateway's state as a whole: the ``status`` of ``/health/ready``."""
+
+    OK = "ok"
+    DEGRADED = "degraded"
+    UNAVAILABLE = "unavailable"
+
+
+def overall_status(upstreams: list[dict[str, Any]], redis: dict[str, Any]) -> Overall:
     """``unavailable`` if every upstream is down, ``degraded`` if anything is less than
     healthy, else ``ok``."""
     states = [u["state"] for u in upstreams]
     if states and all(s == State.DOWN for s in states):
-        return "unavailable"
+        return Overall.UNAVAILABLE
     if any(s != State.UP for s in states) or redis["status"] == RedisStatus.DEGRADED:
-        return "degraded"
-    return "ok"
+        return Overall.DEGRADED
+    return Overall.OK
 
 
 class Health:
@@ -101,7 +110,8 @@ class Health:
 
     async def ready(self, request: web.Request) -> web.Response:
         report = await self.readiness()
-        return json_response(report, status=503 if report["status"] == "unavailable" else 200)
+        unavailable = report["status"] is Overall.UNAVAILABLE
+        return json_response(report, status=503 if unavailable else 200)
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/health", self.health)
