@@ -9,12 +9,16 @@ then again ``identity.harvest.interval`` seconds after each completed walk.
 * Progress (the position reached) is saved after every page: in Redis when it
   is configured, so a restarted gateway resumes where the last one stopped; in
   memory otherwise.
-* With Redis, a lock per upstream lets one process of all replicas harvest it;
-  the others see its progress and its results through the shared index.
+* With Redis, a lease per upstream lets one process of all replicas harvest it;
+  the others see its progress and its results through the shared index. The
+  lease is renewed after every page; a walk whose lease was taken over stops.
 * A walk that ran from the first tool to the last also forgets the tools the
   upstream no longer lists.
-* A failing upstream is retried with backoff, from where the walk stopped.
-* Cancelling the task (shutdown) stops after the current request; the saved
+* Each walk is a supervised task (:mod:`gateway.background`): any failure (the
+  upstream, an unreadable saved position, a bug) shows as ``failing`` with its
+  error and is retried with back-off, from where the walk stopped (from the
+  first tool when the saved position could not be read).
+* Stopping the task (shutdown) ends it after the current request; the saved
   position is where the next start resumes.
 """
 

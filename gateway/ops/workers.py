@@ -24,8 +24,6 @@ supervisor, which stops them in order; a worker whose supervisor disappears
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import shutil
@@ -41,6 +39,7 @@ from types import FrameType
 
 from aiohttp import web
 
+from ..background import Supervised
 from .metrics import MULTIPROC_ENV
 
 __all__ = ["Supervisor", "check_port", "watch_parent"]
@@ -203,20 +202,20 @@ class Supervisor:
 def watch_parent(parent: int) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup context for a worker: stop gracefully if the supervisor goes away."""
 
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        async def watch() -> None:
-            while os.getppid() == parent:  # noqa: ASYNC110 (no event tells of a parent's death)
-                await asyncio.sleep(1.0)
-            log.error("the supervisor (pid %d) is gone; stopping", parent)
-            os.kill(os.getpid(), signal.SIGTERM)
+    async def look() -> float | None:
+        if os.getppid() == parent:
+            return 1.0  # no event tells of a parent's death: look again in a second
+        log.error("the supervisor (pid %d) is gone; stopping", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return None
 
-        task = asyncio.create_task(watch())
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        task = Supervised("watch-supervisor", look)
+        task.start()
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await task.stop()
 
     return ctx
 
