@@ -122,13 +122,14 @@ class Answers:
                 body = tagged = transformed
         etag = '"' + hashlib.sha256(tagged).hexdigest()[:32] + '"'
         fresh = 0.0 if lookup.status is CacheStatus.STALE else entry.fresh_for - entry.age(now)
+        partial = MISSING_HEADER in headers
         headers.update(
             {
                 "X-Cache": lookup.status.value,
                 "X-Cache-Source": lookup.source.value,
                 "Age": str(int(entry.age(now))),
                 "ETag": etag,
-                "Cache-Control": ask.policy.cache_control(fresh),
+                "Cache-Control": "no-store" if partial else ask.policy.cache_control(fresh),
             }
         )
         return Answer(body, entry.content_type, etag, headers)
@@ -143,8 +144,13 @@ class Answers:
         version: str | None = None,
         language: Language | None = None,
         path: str | None = None,
+        negotiated: bool = False,
     ) -> Answer:
-        """A cached answer about one located tool; its key names the upstream."""
+        """A cached answer about one located tool; its key names the upstream.
+
+        ``negotiated``: the URL has other representations chosen by ``Accept``
+        (JSON, plain text, zip), so the answer carries ``Vary: Accept``.
+        """
         key = self.cache.keys.answer(
             kind,
             where.upstream.name,
@@ -155,6 +161,8 @@ class Answers:
         )
         transform = self._add_aliases(many=False) if kind is AnswerKind.TOOL else None
         answer = await self._cached(ask, key, produce, transform)
+        if negotiated:
+            answer.headers["Vary"] = "Accept"
         if where.alternatives:
             answer.headers["Link"] = ", ".join(
                 f'<{ask.links.tool(gid)}>; rel="alternate"' for gid in where.alternatives
@@ -304,8 +312,10 @@ class Answers:
         relative: str | None,
         *,
         plain: bool,
+        negotiated: bool,
     ) -> Answer:
-        """The descriptor as a ``FileWrapper``, or (``plain``) the raw file."""
+        """The descriptor as a ``FileWrapper``, or (``plain``) the raw file;
+        ``negotiated`` when ``Accept`` chose between the two."""
         federation = ask.generation.federation
 
         async def produce() -> Fill:
@@ -321,7 +331,14 @@ class Answers:
 
         kind = AnswerKind.PLAIN if plain else AnswerKind.DESCRIPTOR
         return await self._about(
-            ask, where, kind, produce, version=version, language=language, path=relative
+            ask,
+            where,
+            kind,
+            produce,
+            version=version,
+            language=language,
+            path=relative,
+            negotiated=negotiated,
         )
 
     async def files(self, ask: Ask, where: Located, version: str, language: Language) -> Answer:
@@ -334,7 +351,13 @@ class Answers:
             return _json_fill([f.dump() for f in listing], lifetime)
 
         return await self._about(
-            ask, where, AnswerKind.FILES, produce, version=version, language=language
+            ask,
+            where,
+            AnswerKind.FILES,
+            produce,
+            version=version,
+            language=language,
+            negotiated=True,
         )
 
     async def zip(self, ask: Ask, where: Located, version: str, language: Language) -> Answer:
@@ -349,7 +372,7 @@ class Answers:
             return Fill(archive.body, ZIP_TYPE, lifetime, headers)
 
         return await self._about(
-            ask, where, AnswerKind.ZIP, produce, version=version, language=language
+            ask, where, AnswerKind.ZIP, produce, version=version, language=language, negotiated=True
         )
 
     async def tests(self, ask: Ask, where: Located, version: str, language: Language) -> Answer:

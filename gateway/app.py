@@ -38,7 +38,7 @@ from .ops.monitor import Monitor
 from .ops.probes import Prober
 from .ops.reload import Reloader, ReloadSource
 from .requestid import HEADER as REQUEST_ID_HEADER
-from .responses import MISSING_HEADER, PAGINATION_HEADERS, json_response
+from .responses import MISSING_HEADER, NO_STORE, PAGINATION_HEADERS, json_response
 from .runtime import Runtime
 from .store import KeySpace, RedisStore
 
@@ -94,7 +94,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except GatewayError as exc:
         if exc.status >= 500:
             log.warning("%s %s: %s", request.method, request.path, exc.message)
-        return json_response({"code": exc.status, "message": exc.message}, status=exc.status)
+        return json_response(
+            {"code": exc.status, "message": exc.message},
+            status=exc.status,
+            headers={**exc.headers, **NO_STORE},
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -106,7 +110,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_response(
             {"code": exc.status, "message": message},
             status=exc.status,
-            headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
+            headers={
+                **{k: v for k, v in exc.headers.items() if k.lower() == "allow"},
+                **NO_STORE,
+            },
         )
     except Exception:
         log.exception("unhandled error serving %s %s", request.method, request.path)

@@ -188,6 +188,13 @@ class UpstreamConfig(_Strict):
     timeout: Annotated[float, Field(gt=0, le=600)] = 5.0
     auth: AuthConfig | None = None
     max_connections: Annotated[int, Field(ge=1, le=1000)] = 20
+    """Most calls in flight to this upstream; more wait their turn (never counted as its
+    failure)."""
+    max_body_bytes: Annotated[int, Field(ge=1024, le=2**31)] = 64 * 1024 * 1024
+    """Largest answer accepted from this upstream, counted after decompression."""
+    allow_redirects_to: list[str] = Field(default_factory=list)
+    """Origins (``https://host[:port]``) besides the upstream's own that its redirects
+    may lead to. Configured headers are never sent to another origin."""
     local_filters: list[str] = Field(default_factory=list)
     """Filters this upstream ignores or gets wrong; the gateway applies them itself."""
     label: str | None = None
@@ -221,6 +228,19 @@ class UpstreamConfig(_Strict):
             raise ValueError("must be an http://, https:// or file: URL")
         return value.rstrip("/")
 
+    @field_validator("allow_redirects_to")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        origins = []
+        for entry in value:
+            parts = urlsplit(entry)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"{entry!r} is not an http(s) origin")
+            if parts.path.strip("/") or parts.query or parts.fragment:
+                raise ValueError(f"{entry!r} must be an origin only (scheme://host[:port])")
+            origins.append(f"{parts.scheme}://{parts.netloc}".lower())
+        return origins
+
     @field_validator("local_filters")
     @classmethod
     def _check_filters(cls, value: list[str]) -> list[str]:
@@ -253,6 +273,13 @@ class FederationConfig(_Strict):
     """Consecutive failures after which an upstream's circuit opens (it is skipped)."""
     circuit_cooldown: Annotated[float, Field(gt=0, le=86400)] = 30.0
     """Seconds an open circuit skips its upstream before one trial request."""
+    budget: Annotated[float, Field(gt=0, le=3600)] = 15.0
+    """Seconds a single-resource answer (tool, versions, descriptor, files, zip) may take
+    in all, however many upstream calls it needs."""
+    max_zip_files: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    """Most files a zip the gateway builds itself may hold."""
+    max_zip_bytes: Annotated[int, Field(ge=1024, le=2**31)] = 100 * 1024 * 1024
+    """Largest zip, counted as its files' uncompressed size."""
 
     @field_validator("cursor_secret", mode="before")
     @classmethod

@@ -9,8 +9,9 @@ HTTP status and a TRS ``Error`` body ``{"code": int, "message": str}``::
     └── UpstreamError            502  an upstream answered, but not usefully
         ├── UpstreamBadResponse  502  ... with garbage (HTML, broken JSON, wrong shape)
         ├── UpstreamUnavailable  502  ... not at all (connection refused, reset)
-        ├── UpstreamTimeout      504  ... too late (its timeout or the fan-out deadline)
-        └── UpstreamCircuitOpen  503  not asked: it failed repeatedly and is resting
+        ├── UpstreamTimeout      504  ... too late (its timeout, the deadline or the budget)
+        ├── UpstreamCircuitOpen  503  not asked: it failed repeatedly and is resting
+        └── UpstreamRateLimited  503  it asked us to slow down (carries Retry-After)
 
 ``ConfigError`` is separate: it is raised while loading configuration, before
 any request is served, and carries one message per problem found.
@@ -18,6 +19,7 @@ any request is served, and carries one message per problem found.
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from typing import ClassVar
 
@@ -30,6 +32,7 @@ __all__ = [
     "UpstreamBadResponse",
     "UpstreamCircuitOpen",
     "UpstreamError",
+    "UpstreamRateLimited",
     "UpstreamTimeout",
     "UpstreamUnavailable",
 ]
@@ -54,6 +57,8 @@ class Outcome(StrEnum):
     """An answer that could not be used: truncated, too large, or a 200 that is not JSON."""
     CIRCUIT_OPEN = "circuit-open"
     """Not made: the upstream's circuit breaker is open."""
+    RATE_LIMITED = "rate-limited"
+    """429, or 503 with ``Retry-After``; or not made while that pause lasts."""
 
     @property
     def failed(self) -> bool:
@@ -69,6 +74,11 @@ class GatewayError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers the error response carries besides its body."""
+        return {}
 
 
 class BadRequest(GatewayError):
@@ -123,6 +133,25 @@ class UpstreamCircuitOpen(UpstreamError):
 
     status = 503
     reason = Outcome.CIRCUIT_OPEN
+
+
+class UpstreamRateLimited(UpstreamError):
+    """The upstream asked the gateway to slow down (429, or 503 with ``Retry-After``).
+
+    Calls to it are not made until ``retry_after`` seconds have passed; clients are
+    told the same through ``Retry-After``.
+    """
+
+    status = 503
+    reason = Outcome.RATE_LIMITED
+
+    def __init__(self, upstream: str, message: str, retry_after: float) -> None:
+        super().__init__(upstream, message)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
 
 
 class ConfigError(Exception):

@@ -10,12 +10,36 @@ from aiohttp import web
 
 from .errors import GatewayError, UpstreamError
 
-__all__ = ["MISSING_HEADER", "PAGINATION_HEADERS", "json_response", "missing_header_value"]
+__all__ = [
+    "MISSING_HEADER",
+    "NO_STORE",
+    "PAGINATION_HEADERS",
+    "header_safe",
+    "json_response",
+    "missing_header_value",
+]
 
 MISSING_HEADER = "X-TRS-Gateway-Missing"
 """Names the upstreams left out of a fan-out answer, and why."""
 
 PAGINATION_HEADERS = ("next_page", "last_page", "self_link", "current_offset", "current_limit")
+
+NO_STORE = {"Cache-Control": "no-store"}
+"""For errors and partial answers: no cache may keep them."""
+
+
+def header_safe(value: str, limit: int = 4096) -> str:
+    """``value`` made fit for a response header: control characters and anything
+    outside printable ASCII percent-encoded, so a string from an upstream can
+    never end a header or start another; cut at ``limit`` characters."""
+    out = []
+    for char in value[:limit]:
+        code = ord(char)
+        if 0x20 <= code < 0x7F and char != "%":
+            out.append(char)
+        else:
+            out.extend(f"%{b:02X}" for b in char.encode("utf-8"))
+    return "".join(out)
 
 
 def json_response(

@@ -146,7 +146,13 @@ class TrsRoutes:
         plain = dtype.plain or prefers_plain(request)
         where = await ask.generation.federation.locate(_tool_id(request))
         answer = await self.answers.descriptor(
-            ask, where, version_id, dtype.language, relative, plain=plain
+            ask,
+            where,
+            version_id,
+            dtype.language,
+            relative,
+            plain=plain,
+            negotiated=not dtype.plain,
         )
         return respond(request, answer)
 

@@ -7,29 +7,44 @@ configuration. That order depends only on the upstreams' own orders, never on
 ``limit``, so walking ``next_page`` visits every tool exactly once whatever
 page size the client picks.
 
-A page is filled in rounds. Each round works out how many tools every stream
-will contribute to the rest of the page and asks all of them concurrently, in
-their own paging terms (see the flavors). Tools an upstream could not filter
-itself are filtered here, which may take further rounds. All rounds share the
-fan-out deadline; an upstream that fails or is late is left out of this page
-and picked up again by the next one, since its cursor position did not move.
+A page is filled by picking tools in that order. Every stream is asked at once
+for the share of the page it will give if all keep up, each in its own paging
+terms (see the flavors), and each stream fetches on its own: a fast upstream
+never waits for a slow one's round. Tools an upstream could not filter itself
+are filtered here, which may take further requests.
+
+All requests share the fan-out deadline (``federation.deadline``):
+
+* when the stream whose turn it is has not answered after a quarter of the
+  deadline, the streams that did answer are asked for the rest of the page, so
+  a hung upstream costs a complete page nothing but its own tools;
+* a request is started only if the time left exceeds what that upstream took
+  for its last answer in this page; a stream that had no time to be asked
+  again simply stops where it is, unnamed;
+* an upstream is named as missing (``X-TRS-Gateway-Missing``) only when it
+  failed, or when the page waited for it until the deadline; requests still
+  running for answers the page no longer needs are dropped without counting
+  against their upstream.
+
+A stream left out of a page keeps its cursor position, so the next page picks
+it up where it stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from asyncio import FIRST_COMPLETED
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from ..errors import GatewayError, NotFound, UpstreamBadResponse
+from ..errors import GatewayError, NotFound, UpstreamBadResponse, UpstreamTimeout
 from ..trs.models import Tool
-from ..upstream import Upstream
+from ..upstream import UNNEEDED, Upstream
 from .cursor import Cursor, StreamState, query_digest
-from .fanout import fan_out
 from .filters import matches
 
 __all__ = ["ListingPage", "list_tools"]
@@ -41,6 +56,11 @@ Observer = Callable[[str, dict[str, object]], None]
 
 MIN_FILTERED_BATCH = 50
 """Tools fetched per request from an upstream whose results the gateway filters."""
+SPECULATE_AFTER = 0.25
+"""Fraction of the deadline after which the streams that answered are asked for the
+rest of the page while the one whose turn it is is still awaited."""
+MIN_REQUEST_TIME = 0.05
+"""Least time left for starting a request to an upstream not yet timed in this page."""
 
 
 @dataclass(slots=True)
@@ -62,6 +82,10 @@ class _Stream:
     fetch_pos: int = 0
     exhausted: bool = False
     failed: GatewayError | None = None
+    stalled: bool = False
+    """No time was left to ask it again: it stops where it is, unnamed."""
+    latency: float = 0.0
+    """How long its last request in this page took."""
     buffer: deque[tuple[int, Tool]] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
@@ -70,21 +94,32 @@ class _Stream:
 
     @property
     def live(self) -> bool:
-        return bool(self.buffer) or not (self.exhausted or self.failed)
+        return bool(self.buffer) or not (self.exhausted or self.failed or self.stalled)
 
-    async def fill(self, need: int) -> None:
-        """Fetch until ``need`` matching tools are buffered or the listing ends."""
+    @property
+    def can_fetch(self) -> bool:
+        return not (self.exhausted or self.failed or self.stalled)
+
+    async def fill(self, need: int, stop_at: float) -> None:
+        """Fetch until ``need`` matching tools are buffered, the listing ends, or no
+        request could finish before ``stop_at``."""
+        loop = asyncio.get_running_loop()
         locally_filtered = any(k not in self.upstream.native for k in self.filters)
         while len(self.buffer) < need and not self.exhausted:
+            if loop.time() + max(self.latency, MIN_REQUEST_TIME) > stop_at:
+                self.stalled = True
+                return
             count = need - len(self.buffer)
             if locally_filtered:
                 count = max(count, MIN_FILTERED_BATCH)
+            started = loop.time()
             try:
                 page = await self.upstream.list_tools(self.filters, self.fetch_pos, count)
             except NotFound as exc:
                 raise UpstreamBadResponse(
                     self.upstream.name, f"its /tools answered not found ({exc.message})"
                 ) from None
+            self.latency = loop.time() - started
             for offset, raw in enumerate(page.items):
                 if self.observe is not None:
                     self.observe(self.upstream.name, raw)
@@ -112,10 +147,7 @@ def _parse(upstream: Upstream, raw: dict[str, object]) -> Tool | None:
 def _shares(streams: Sequence[_Stream], slots: int) -> dict[int, int]:
     """How many of the next ``slots`` picks each stream gets if it keeps up."""
     counts = {s.order: s.state.n for s in streams}
-    supply = {
-        s.order: len(s.buffer) if (s.exhausted or s.failed) else slots + len(s.buffer)
-        for s in streams
-    }
+    supply = {s.order: slots + len(s.buffer) if s.can_fetch else len(s.buffer) for s in streams}
     shares = dict.fromkeys(counts, 0)
     for _ in range(slots):
         candidates = [o for o in counts if shares[o] < supply[o]]
@@ -125,6 +157,64 @@ def _shares(streams: Sequence[_Stream], slots: int) -> dict[int, int]:
         counts[pick] += 1
         shares[pick] += 1
     return shares
+
+
+class _Fetches:
+    """The fill requests of one page, one task per stream at most."""
+
+    def __init__(self, stop_at: float) -> None:
+        self.stop_at = stop_at
+        self.tasks: dict[int, tuple[_Stream, asyncio.Task[None]]] = {}
+
+    def start(self, stream: _Stream, need: int) -> None:
+        if stream.order in self.tasks or not stream.can_fetch or len(stream.buffer) >= need:
+            return
+        task = asyncio.ensure_future(stream.fill(need, self.stop_at))
+        self.tasks[stream.order] = (stream, task)
+
+    def running(self, stream: _Stream) -> asyncio.Task[None] | None:
+        entry = self.tasks.get(stream.order)
+        return None if entry is None else entry[1]
+
+    async def wait_any(self, until: float) -> None:
+        """Wait until some fetch ends (or loop time ``until``), and take in what ended."""
+        tasks = [task for _, task in self.tasks.values()]
+        if tasks:
+            timeout = max(until - asyncio.get_running_loop().time(), 0.0)
+            await asyncio.wait(tasks, timeout=timeout, return_when=FIRST_COMPLETED)
+        self.collect()
+
+    def collect(self) -> None:
+        for order, (stream, task) in list(self.tasks.items()):
+            if not task.done():
+                continue
+            del self.tasks[order]
+            exc = task.exception()
+            if isinstance(exc, GatewayError):
+                stream.failed = exc
+            elif exc is not None:
+                log.error("unexpected error listing %s", stream.upstream.name, exc_info=exc)
+                stream.failed = UpstreamBadResponse(
+                    stream.upstream.name, f"internal error: {type(exc).__name__}"
+                )
+
+    async def give_up(self, stream: _Stream, deadline: float) -> None:
+        """The page waited for ``stream`` until the deadline: it is late."""
+        entry = self.tasks.pop(stream.order, None)
+        if entry is not None:
+            entry[1].cancel()
+            await asyncio.gather(entry[1], return_exceptions=True)
+        stream.failed = UpstreamTimeout(
+            stream.upstream.name, f"no answer within the {deadline:g}s deadline"
+        )
+
+    async def drop_the_rest(self) -> None:
+        """Cancel requests whose answers the page no longer needs (not their fault)."""
+        tasks = [task for _, task in self.tasks.values()]
+        self.tasks.clear()
+        for task in tasks:
+            task.cancel(UNNEEDED)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def list_tools(
@@ -145,27 +235,42 @@ async def list_tools(
         for order, upstream in enumerate(upstreams)
     ]
     loop = asyncio.get_running_loop()
-    stop_at = loop.time() + deadline
+    started = loop.time()
+    stop_at = started + deadline
+    speculate_at = started + deadline * SPECULATE_AFTER
+    fetches = _Fetches(stop_at)
     picked: list[tuple[Upstream, Tool]] = []
-    while len(picked) < limit:
-        live = [s for s in streams if s.live]
-        if not live:
-            break
-        stream = min(live, key=lambda s: (s.state.n, s.order))
-        if stream.buffer:
-            _, tool = stream.buffer.popleft()
-            stream.state.n += 1
-            picked.append((stream.upstream, tool))
-            continue
-        shares = _shares(streams, limit - len(picked))
-        refill = {
-            s.upstream.name: s.fill(shares[s.order])
-            for s in streams
-            if not (s.exhausted or s.failed) and shares[s.order] > len(s.buffer)
-        }
-        outcome = await fan_out(refill, stop_at - loop.time())
-        for name, error in outcome.errors.items():
-            next(s for s in streams if s.upstream.name == name).failed = error
+    try:
+        while len(picked) < limit:
+            live = [s for s in streams if s.live]
+            if not live:
+                break
+            stream = min(live, key=lambda s: (s.state.n, s.order))
+            if stream.buffer:
+                _, tool = stream.buffer.popleft()
+                stream.state.n += 1
+                picked.append((stream.upstream, tool))
+                continue
+            slots = limit - len(picked)
+            shares = _shares(streams, slots)
+            for other in streams:
+                fetches.start(other, shares[other.order])
+            fetches.start(stream, max(shares[stream.order], 1))
+            while (task := fetches.running(stream)) is not None and not task.done():
+                now = loop.time()
+                if now >= stop_at:
+                    await fetches.give_up(stream, deadline)
+                    break
+                if now >= speculate_at:
+                    for other in streams:
+                        if other is not stream:
+                            fetches.start(other, slots)
+                await fetches.wait_any(speculate_at if now < speculate_at else stop_at)
+            fetches.collect()
+            if not stream.buffer and stream.can_fetch and fetches.running(stream) is None:
+                stream.stalled = True  # it answered, but no time is left to ask it again
+    finally:
+        await fetches.drop_the_rest()
     errors = {s.upstream.name: s.failed for s in streams if s.failed is not None}
     final = {s.upstream.name: s.final_state() for s in streams}
     more = picked and not all(state.done for state in final.values())

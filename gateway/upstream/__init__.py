@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from ..config import Flavor, UpstreamConfig
-from .base import RawPage, Upstream
+from .base import UNNEEDED, RawPage, Upstream
 from .biocontainers import BioContainersUpstream
 from .dockstore import DockstoreUpstream
 from .static import StaticUpstream
 from .transport import make_transport
 from .workflowhub import WorkflowHubUpstream
 
-__all__ = ["RawPage", "Upstream", "make_upstream"]
+__all__ = ["UNNEEDED", "RawPage", "Upstream", "make_upstream"]
 
 _FLAVORS: dict[Flavor, type[Upstream]] = {
     Flavor.GENERIC: Upstream,

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+import math
 import time
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
 import orjson
@@ -30,6 +32,7 @@ from ..errors import (
     NotFound,
     UpstreamBadResponse,
     UpstreamError,
+    UpstreamRateLimited,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -40,9 +43,22 @@ from ..trs.types import DescriptorType, Language
 from .observer import CallObserver, CallOutcome, NullObserver, Outcome
 from .transport import RawResponse, Transport
 
-__all__ = ["RawPage", "Upstream"]
+__all__ = ["UNNEEDED", "RawPage", "Upstream"]
 
 JSON = Any
+
+UNNEEDED = "trs-gateway: answer no longer needed"
+"""The message a caller cancels an upstream call with when it just no longer needs the
+answer (a speculative listing request): such a call is not counted as a timeout."""
+DEFAULT_RETRY_AFTER = 5.0
+"""Seconds a 429 without ``Retry-After`` pauses its upstream."""
+MAX_RETRY_AFTER = 300.0
+"""Longest pause an upstream's ``Retry-After`` can impose."""
+JSON_INLINE_PARSE = 1024 * 1024
+"""Bodies larger than this are parsed off the event loop."""
+ZIP_INLINE_CHECK = 256 * 1024
+"""Zips larger than this are checked off the event loop."""
+MAX_ZIP_MEMBERS = 100_000
 
 
 @dataclass(slots=True)
@@ -72,6 +88,8 @@ class Upstream:
         self.native = self.native_filters - set(config.local_filters)
         self.observer: CallObserver = NullObserver()
         """Set by the running gateway (its monitor) before the first call."""
+        self._turns = asyncio.Semaphore(config.max_connections)
+        self._paused_until = 0.0
 
     # -- paths -------------------------------------------------------------
 
@@ -106,31 +124,65 @@ class Upstream:
         *,
         probe: bool = False,
     ) -> RawResponse:
-        """One call to the upstream, observed: refused while its circuit is open,
-        timed, classified (see :class:`~.observer.Outcome`) and reported.
+        """One call to the upstream, observed: refused while its circuit is open or
+        while it asked the gateway to slow down, timed, classified (see
+        :class:`~gateway.errors.Outcome`) and reported.
 
-        A 200 answer to a JSON request is parsed here, so an unparseable body
-        counts as a failed call; :meth:`parse_json` reuses the parsed value.
+        At most ``max_connections`` calls are in flight; the time spent waiting
+        for a turn is not the upstream's and is never counted against it. A 429,
+        or a 503 with ``Retry-After``, pauses the upstream for that long and
+        raises :class:`~gateway.errors.UpstreamRateLimited`. A 200 answer to a
+        JSON request is parsed here (large ones off the event loop), so an
+        unparseable body counts as a failed call; :meth:`parse_json` reuses the
+        parsed value.
         """
-        self.observer.admit(self.name, probe=probe)
-        request_id = REQUEST_ID.get()
-        if request_id is not None:
-            headers = {**(headers or {}), REQUEST_ID_HEADER: request_id}
-        started = time.monotonic()
-        try:
-            response = await self.send(path, params, accept, headers)
-        except UpstreamError as exc:
-            self._report(exc.reason, started, probe, exc, answered=False)
-            raise
-        except asyncio.CancelledError:
-            # Abandoned by the fan-out deadline (or a probe's timeout): a timeout.
-            elapsed = time.monotonic() - started
-            abandoned = UpstreamTimeout(self.name, f"abandoned after {elapsed:.2f}s")
-            self._report(Outcome.TIMEOUT, started, probe, abandoned, answered=False)
-            raise
+        async with self._turns:
+            self._check_pause(probe)
+            self.observer.admit(self.name, probe=probe)
+            request_id = REQUEST_ID.get()
+            if request_id is not None:
+                headers = {**(headers or {}), REQUEST_ID_HEADER: request_id}
+            started = time.monotonic()
+            try:
+                response = await self.send(path, params, accept, headers)
+                if response.status == 200 and accept == "application/json":
+                    response.parsed = await _parse_json(response.body)
+            except UpstreamError as exc:
+                self._report(exc.reason, started, probe, exc, answered=False)
+                raise
+            except asyncio.CancelledError as exc:
+                if exc.args and exc.args[0] == UNNEEDED:
+                    raise  # the caller no longer needs the answer: nothing to hold against it
+                # Abandoned by the fan-out deadline, the budget or a probe's timeout.
+                elapsed = time.monotonic() - started
+                abandoned = UpstreamTimeout(self.name, f"abandoned after {elapsed:.2f}s")
+                self._report(Outcome.TIMEOUT, started, probe, abandoned, answered=False)
+                raise
         outcome, error = self._classify(response, accept)
         self._report(outcome, started, probe, error, answered=True)
+        if isinstance(error, UpstreamRateLimited):
+            raise error
         return response
+
+    def _check_pause(self, probe: bool) -> None:
+        left = self._paused_until - time.monotonic()
+        if left > 0 and not probe:
+            raise UpstreamRateLimited(
+                self.name, f"it asked to be left alone for {math.ceil(left)}s more", left
+            )
+
+    def _pause(self, response: RawResponse) -> UpstreamRateLimited | None:
+        """The pause a 429 or 503 asks for (``Retry-After``), now in force."""
+        header = response.headers.get("retry-after")
+        if response.status == 503 and header is None:
+            return None
+        if response.status not in (429, 503):
+            return None
+        seconds = min(_retry_after(header, DEFAULT_RETRY_AFTER), MAX_RETRY_AFTER)
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+        return UpstreamRateLimited(
+            self.name, f"HTTP {response.status}: asked to slow down for {seconds:g}s", seconds
+        )
 
     async def send(
         self,
@@ -152,14 +204,14 @@ class Upstream:
 
     def _classify(self, response: RawResponse, accept: str) -> tuple[Outcome, UpstreamError | None]:
         status = response.status
+        limited = self._pause(response)
+        if limited is not None:
+            return Outcome.RATE_LIMITED, limited
         if status >= 500:
             return Outcome.UNAVAILABLE, UpstreamUnavailable(self.name, f"HTTP {status}")
-        if status == 200 and accept == "application/json":
-            try:
-                response.parsed = (orjson.loads(response.body),)
-            except orjson.JSONDecodeError:
-                kind = "HTML" if response.body.lstrip()[:1] == b"<" else "not JSON"
-                return Outcome.BAD_RESPONSE, UpstreamBadResponse(self.name, f"answer is {kind}")
+        if status == 200 and accept == "application/json" and response.parsed is None:
+            kind = "HTML" if response.body.lstrip()[:1] == b"<" else "not JSON"
+            return Outcome.BAD_RESPONSE, UpstreamBadResponse(self.name, f"answer is {kind}")
         if status in (404, 410):
             return Outcome.NOT_FOUND, None
         if status >= 400:
@@ -329,9 +381,14 @@ class Upstream:
             accept="application/zip",
             headers={"Accept-Encoding": "identity"},
         )
-        if response.status != 200 or not _is_zip(response.body):
+        if response.status != 200:
             return None
-        return response.body
+        body = response.body
+        if len(body) > ZIP_INLINE_CHECK:
+            sane = await asyncio.to_thread(_is_zip, body, self.config.max_body_bytes)
+        else:
+            sane = _is_zip(body, self.config.max_body_bytes)
+        return body if sane else None
 
     async def get_tests(self, tool_id: str, version: str, language: Language) -> list[JSON]:
         path = (
@@ -363,11 +420,45 @@ def _error_message(body: bytes) -> str | None:
     return None
 
 
-def _is_zip(body: bytes) -> bool:
+def _is_zip(body: bytes, max_bytes: int) -> bool:
+    """Whether ``body`` is a readable zip whose files hold at most ``max_bytes`` in all.
+
+    Reads the central directory only: nothing is inflated, so a zip bomb costs
+    nothing but is refused by its declared sizes.
+    """
     if not body.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return False
     try:
         with zipfile.ZipFile(io.BytesIO(body)) as archive:
-            return archive.testzip() is None
-    except zipfile.BadZipFile:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
         return False
+    if len(members) > MAX_ZIP_MEMBERS:
+        return False
+    return sum(m.file_size for m in members) <= max_bytes
+
+
+async def _parse_json(body: bytes) -> tuple[Any] | None:
+    """The JSON value of ``body`` (parsed in a thread when large); ``None`` if not JSON."""
+    try:
+        if len(body) > JSON_INLINE_PARSE:
+            return (await asyncio.to_thread(orjson.loads, body),)
+        return (orjson.loads(body),)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _retry_after(value: str | None, default: float) -> float:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return default
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    if when.tzinfo is None:
+        return default
+    return max(0.0, when.timestamp() - time.time())

@@ -9,6 +9,7 @@ its own connection limit, timeout and credentials.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,7 @@ from ..errors import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavailable
 
 __all__ = ["FileTransport", "HttpTransport", "RawResponse", "Transport", "make_transport"]
 
-MAX_BODY = 64 * 1024 * 1024
-"""Largest upstream body accepted; bigger ones are a bad response, not an OOM."""
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -51,19 +51,35 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
+MAX_REDIRECTS = 5
+
+
+def _origin(url: URL) -> str:
+    return f"{url.scheme}://{url.raw_authority}".lower()
+
+
 class HttpTransport:
-    """One upstream over HTTP(S); ``path`` is already percent-encoded."""
+    """One upstream over HTTP(S); ``path`` is already percent-encoded.
+
+    The client stays inside its upstream: redirects are followed (at most
+    :data:`MAX_REDIRECTS`) only to the upstream's own origin and the origins in
+    ``allow_redirects_to``, and the configured credentials go only to the
+    upstream's own origin. A body larger than ``max_body_bytes`` (after
+    decompression) is refused while it streams. Errors name the upstream and
+    the reason; the address and the library's words go to the log only.
+    """
 
     def __init__(self, config: UpstreamConfig, user_agent: str) -> None:
         self.name = config.name
         self.base = config.url
-        headers = {"User-Agent": user_agent}
-        if config.auth is not None:
-            headers.update(config.auth.as_headers())
+        self.origin = _origin(URL(config.url))
+        self.allowed = {self.origin, *config.allow_redirects_to}
+        self.max_body = config.max_body_bytes
+        self.credentials = config.auth.as_headers() if config.auth is not None else {}
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=config.max_connections, limit_per_host=0),
             timeout=aiohttp.ClientTimeout(total=config.timeout, sock_connect=config.timeout),
-            headers=headers,
+            headers={"User-Agent": user_agent},
             auto_decompress=True,
             raise_for_status=False,
         )
@@ -78,39 +94,71 @@ class HttpTransport:
         target = self.base + path
         if params:
             target += "?" + urlencode(params, safe="")
-        request_headers = {"Accept": accept, **(headers or {})}
+        url = URL(target, encoded=True)
         try:
-            async with self.session.get(
-                URL(target, encoded=True), headers=request_headers, allow_redirects=True
-            ) as response:
-                body = await _read_limited(response, self.name)
-                return RawResponse(
-                    status=response.status,
-                    body=body,
-                    content_type=response.content_type or "",
-                    headers={k.lower(): v for k, v in response.headers.items()},
-                    url=str(response.url),
-                )
+            for _ in range(MAX_REDIRECTS + 1):
+                request_headers = {"Accept": accept, **(headers or {})}
+                if _origin(url) == self.origin:
+                    request_headers.update(self.credentials)
+                async with self.session.get(
+                    url, headers=request_headers, allow_redirects=False
+                ) as response:
+                    if response.status in (301, 302, 303, 307, 308):
+                        url = self._redirect(url, response.headers.get("Location"))
+                        continue
+                    body = await _read_limited(response, self.name, self.max_body)
+                    return RawResponse(
+                        status=response.status,
+                        body=body,
+                        content_type=response.content_type or "",
+                        headers={k.lower(): v for k, v in response.headers.items()},
+                        url=str(response.url),
+                    )
+            raise UpstreamBadResponse(self.name, f"more than {MAX_REDIRECTS} redirects")
         except TimeoutError:
             raise UpstreamTimeout(self.name, "no answer within its timeout") from None
         except aiohttp.ClientConnectionError as exc:
-            raise UpstreamUnavailable(self.name, f"connection failed: {exc}") from None
+            log.info("upstream %s: connection to %s failed: %s", self.name, url, exc)
+            raise UpstreamUnavailable(self.name, "connection failed") from None
         except aiohttp.ClientPayloadError as exc:
-            raise UpstreamBadResponse(self.name, f"truncated or corrupt body: {exc}") from None
+            log.info("upstream %s: corrupt body from %s: %s", self.name, url, exc)
+            raise UpstreamBadResponse(self.name, "truncated or corrupt body") from None
         except aiohttp.ClientError as exc:
-            raise UpstreamBadResponse(self.name, f"HTTP error: {exc}") from None
+            log.info("upstream %s: HTTP error from %s: %s", self.name, url, exc)
+            raise UpstreamBadResponse(self.name, f"HTTP error ({type(exc).__name__})") from None
+
+    def _redirect(self, url: URL, location: str | None) -> URL:
+        if not location:
+            raise UpstreamBadResponse(self.name, "redirect without a Location")
+        try:
+            target = url.join(URL(location))
+        except ValueError:
+            raise UpstreamBadResponse(self.name, "redirect to an invalid URL") from None
+        if target.scheme not in ("http", "https") or _origin(target) not in self.allowed:
+            log.warning(
+                "upstream %s redirected to %s, outside its allowed origins %s; refused",
+                self.name,
+                target,
+                sorted(self.allowed),
+            )
+            raise UpstreamBadResponse(self.name, "redirect to another origin refused")
+        return target
 
     async def close(self) -> None:
         await self.session.close()
 
 
-async def _read_limited(response: aiohttp.ClientResponse, name: str) -> bytes:
+async def _read_limited(response: aiohttp.ClientResponse, name: str, limit: int) -> bytes:
+    declared = response.content_length
+    encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+    if declared is not None and declared > limit and not encoded:
+        raise UpstreamBadResponse(name, f"answer larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(65536):
         size += len(chunk)
-        if size > MAX_BODY:
-            raise UpstreamBadResponse(name, f"body larger than {MAX_BODY} bytes")
+        if size > limit:
+            raise UpstreamBadResponse(name, f"answer larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
