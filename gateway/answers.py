@@ -19,6 +19,7 @@ federation) from start to end, including for any fill it starts.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -29,11 +30,11 @@ from urllib.parse import urlencode
 import orjson
 
 from .cache import BASE_MARK, CachePolicy, CacheStatus, Fill, TieredCache
-from .errors import GatewayError
-from .federation.core import Located
+from .errors import GatewayError, UpstreamTimeout
+from .federation.core import Located, off_loop
 from .federation.present import Links, present_tool
 from .index import Identity
-from .responses import MISSING_HEADER, missing_header_value
+from .responses import MISSING_HEADER, header_safe, missing_header_value
 from .runtime import Generation
 from .store import AnswerKind
 from .trs.types import Language
@@ -160,12 +161,23 @@ class Answers:
             path,
         )
         transform = self._add_aliases(many=False) if kind is AnswerKind.TOOL else None
-        answer = await self._cached(ask, key, produce, transform)
+        budget = ask.generation.config.federation.budget
+
+        async def bounded() -> Fill:
+            try:
+                async with asyncio.timeout(budget):
+                    return await produce()
+            except TimeoutError:
+                raise UpstreamTimeout(
+                    where.upstream.name, f"no complete answer within the {budget:g}s budget"
+                ) from None
+
+        answer = await self._cached(ask, key, bounded, transform)
         if negotiated:
             answer.headers["Vary"] = "Accept"
         if where.alternatives:
-            answer.headers["Link"] = ", ".join(
-                f'<{ask.links.tool(gid)}>; rel="alternate"' for gid in where.alternatives
+            answer.headers["Link"] = header_safe(
+                ", ".join(f'<{ask.links.tool(gid)}>; rel="alternate"' for gid in where.alternatives)
             )
         return answer
 
@@ -263,7 +275,10 @@ class Answers:
 
         async def produce() -> Fill:
             found = await federation.versions(where, TEMPLATE)
-            return _json_fill([v.dump() for v in found], ask.policy.metadata(where.upstream.name))
+            lifetime = ask.policy.metadata(where.upstream.name)
+            return await off_loop(
+                len(found), lambda: _json_fill([v.dump() for v in found], lifetime)
+            )
 
         return await self._about(ask, where, AnswerKind.VERSIONS, produce)
 
@@ -367,7 +382,7 @@ class Answers:
             archive = await federation.zip(where, version, language)
             headers = {"Content-Disposition": f'attachment; filename="{archive.filename}"'}
             if archive.missing:
-                headers[ZIP_MISSING_HEADER] = ", ".join(archive.missing)
+                headers[ZIP_MISSING_HEADER] = header_safe(", ".join(archive.missing))
             lifetime = await self._content_lifetime(ask, where, version, False)
             return Fill(archive.body, ZIP_TYPE, lifetime, headers)
 

@@ -226,6 +226,7 @@ def create_app(config: GatewayConfig, reload_from: ReloadSource | None = None) -
     app.cleanup_ctx.append(_context(open_federation, close_federation))
 
     async def start_harvest() -> None:
+        await harvester.look()
         harvester.start()
 
     app.cleanup_ctx.append(_context(start_harvest, harvester.close))

@@ -27,11 +27,13 @@ __all__ = [
     "BadRequest",
     "ConfigError",
     "GatewayError",
+    "IndexIncomplete",
     "NotFound",
     "Outcome",
     "UpstreamBadResponse",
     "UpstreamCircuitOpen",
     "UpstreamError",
+    "UpstreamLookupFailed",
     "UpstreamRateLimited",
     "UpstreamTimeout",
     "UpstreamUnavailable",
@@ -59,6 +61,9 @@ class Outcome(StrEnum):
     """Not made: the upstream's circuit breaker is open."""
     RATE_LIMITED = "rate-limited"
     """429, or 503 with ``Retry-After``; or not made while that pause lasts."""
+    INDEX_INCOMPLETE = "index-incomplete"
+    """Not asked: the answer came from the identity index, whose harvest of this
+    upstream never completed (so it may lack some of its tools)."""
 
     @property
     def failed(self) -> bool:
@@ -152,6 +157,31 @@ class UpstreamRateLimited(UpstreamError):
     @property
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
+
+
+class IndexIncomplete(UpstreamError):
+    """An answer from the identity index may lack this upstream's tools: its harvest
+    never completed. Only ever reported in ``X-TRS-Gateway-Missing``."""
+
+    reason = Outcome.INDEX_INCOMPLETE
+
+
+class UpstreamLookupFailed(GatewayError):
+    """An id was not found where the gateway could look, and some upstreams could not
+    be asked; the message names each one's outcome. Its status is the first failure's
+    (so a client retries later), and it carries the first ``Retry-After`` there is."""
+
+    def __init__(self, failures: list[UpstreamError], message: str) -> None:
+        super().__init__(message)
+        self.failures = failures
+        self.status = failures[0].status
+
+    @property
+    def headers(self) -> dict[str, str]:
+        for failure in self.failures:
+            if failure.headers:
+                return failure.headers
+        return {}
 
 
 class ConfigError(Exception):

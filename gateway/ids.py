@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from .errors import BadRequest
 
-__all__ = ["ToolRef", "check_id", "gateway_id", "quote_segment", "split_id"]
+__all__ = ["ToolRef", "check_id", "check_text", "gateway_id", "quote_segment", "split_id"]
 
 _MAX_ID = 2048
 
@@ -33,19 +33,33 @@ class ToolRef:
 
 
 def quote_segment(value: str) -> str:
-    """Percent-encode ``value`` as one URL path segment."""
+    """Percent-encode ``value`` as one URL path segment.
+
+    ``.`` and ``..`` are encoded too (``%2E``): as plain segments they would be
+    read as "this directory" and "the parent" on their way to an upstream.
+    """
+    if value in (".", ".."):
+        return value.replace(".", "%2E")
     return quote(value, safe="")
 
 
+def check_text(value: str, what: str) -> str:
+    """Reject a parameter with control characters, which no registry can hold."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise BadRequest(f"{what} contains control characters")
+    return value
+
+
 def check_id(value: str, what: str = "tool id") -> str:
-    """Reject ids no registry can hold: empty, huge, or with control characters."""
+    """Reject ids no registry can hold: empty, huge, ``.`` or ``..``, or with control
+    characters."""
     if not value:
         raise BadRequest(f"empty {what}")
     if len(value) > _MAX_ID:
         raise BadRequest(f"{what} longer than {_MAX_ID} characters")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise BadRequest(f"{what} contains control characters")
-    return value
+    if value in (".", ".."):
+        raise BadRequest(f"{what} {value!r} is a path step, not an id")
+    return check_text(value, what)
 
 
 def split_id(value: str, upstreams: Collection[str]) -> ToolRef:

@@ -30,12 +30,12 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 def header_safe(value: str, limit: int = 4096) -> str:
     """``value`` made fit for a response header: control characters and anything
-    outside printable ASCII percent-encoded, so a string from an upstream can
-    never end a header or start another; cut at ``limit`` characters."""
+    outside printable ASCII percent-encoded (as UTF-8), so a string from an
+    upstream can never end a header or start another; cut at ``limit`` characters."""
     out = []
     for char in value[:limit]:
         code = ord(char)
-        if 0x20 <= code < 0x7F and char != "%":
+        if 0x20 <= code < 0x7F:
             out.append(char)
         else:
             out.extend(f"%{b:02X}" for b in char.encode("utf-8"))

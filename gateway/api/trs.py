@@ -15,7 +15,7 @@ from .. import TRS_VERSION, __version__
 from ..answers import Answer, Answers, Ask
 from ..errors import BadRequest
 from ..federation.filters import parse_filters
-from ..ids import check_id
+from ..ids import check_id, check_text
 from ..negotiation import prefers
 from ..responses import json_response
 from ..runtime import GENERATION, Generation
@@ -38,11 +38,15 @@ def _type(request: web.Request, *, allow_plain: bool = True) -> DescriptorType:
 
 
 def _relative_path(request: web.Request) -> str:
-    parts = [p for p in request.match_info["relative_path"].split("/") if p not in ("", ".")]
+    """The path of a file beside the primary descriptor: climbing out of its directory
+    is refused whether the steps are separated by ``/`` or ``\\`` (``%5C``)."""
+    raw = check_text(request.match_info["relative_path"], "relative_path")
+    steps = raw.replace("\\", "/").split("/")
+    if ".." in steps:
+        raise BadRequest("relative_path may not climb out of the descriptor's directory")
+    parts = [p for p in raw.split("/") if p not in ("", ".")]
     if not parts:
         raise BadRequest("empty relative_path")
-    if ".." in parts:
-        raise BadRequest("relative_path may not climb out of the descriptor's directory")
     return "/".join(parts)
 
 

@@ -43,7 +43,14 @@ from pydantic import BaseModel, ValidationError
 
 from .. import USER_AGENT
 from ..config import GatewayConfig
-from ..errors import GatewayError, NotFound, UpstreamBadResponse
+from ..errors import (
+    GatewayError,
+    IndexIncomplete,
+    NotFound,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamLookupFailed,
+)
 from ..ids import ToolRef, gateway_id, split_id
 from ..index import Identity
 from ..integrity import verify
@@ -62,7 +69,7 @@ from .present import (
     present_wrapper,
 )
 
-__all__ = ["Federation", "Located", "ZipArchive", "build_federation"]
+__all__ = ["Federation", "Located", "ZipArchive", "build_federation", "off_loop"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,6 +77,11 @@ M = TypeVar("M", bound=BaseModel)
 
 ALIAS_SEARCH_LIMIT = 100
 """Tools asked from an upstream's own alias search (an alias names few tools)."""
+
+ZIP_FETCH_CONCURRENCY = 8
+"""Files of one zip fetched at once."""
+OFF_LOOP_SIZE = 2000
+"""Items (or KiB) beyond which validating or packing happens in a thread."""
 
 LATEST = "latest"
 """The version cwltool asks for when the user names none."""
@@ -135,18 +147,27 @@ class Federation:
         if remembered is not None:
             return remembered
         found = self._known(self.identity.holders(ref.tool_id), ref.tool_id)
-        failures: list[GatewayError] = []
+        failures: list[UpstreamError] = []
         if found is None:
             found, failures = await self._ask_everyone(ref.tool_id)
+        failures_by_name = {e.upstream for e in failures}
         if found is None:
             found = self._known(self.identity.resolve(value), None)
         if found is None:
+            hint = f"namespace it as <upstream>:<id> with one of {sorted(self.by_name)}"
             if failures:
                 # Not found where we could look, but some upstream could not answer.
-                raise failures[0]
+                said = "; ".join(f"{e.upstream}: {e.reason.value}" for e in failures)
+                others = [u.name for u in self.upstreams if u.name not in failures_by_name]
+                raise UpstreamLookupFailed(
+                    failures,
+                    f"no answering upstream has a tool {ref.tool_id!r}"
+                    + (f" ({', '.join(others)} said not found)" if others else "")
+                    + f"; could not ask {said}; {hint}",
+                )
             raise NotFound(
                 f"no upstream has a tool {ref.tool_id!r} and no known tool has it as an alias; "
-                f"namespace it as <upstream>:<id> with one of {sorted(self.by_name)}"
+                + hint
             )
         self._owners[ref.tool_id] = found
         return found
@@ -159,7 +180,7 @@ class Federation:
         upstream, _, found_id = usable[0].partition(":")
         return Located(self.by_name[upstream], tool_id or found_id, tuple(usable[1:]))
 
-    async def _ask_everyone(self, tool_id: str) -> tuple[Located | None, list[GatewayError]]:
+    async def _ask_everyone(self, tool_id: str) -> tuple[Located | None, list[UpstreamError]]:
         """The upstreams holding ``tool_id``, and the errors of those that could not say."""
         outcome = await fan_out(
             {u.name: u.get_tool(tool_id) for u in self.upstreams}, self.deadline
@@ -167,7 +188,7 @@ class Federation:
         for name, raw in outcome.results.items():
             self.identity.observe(name, {**raw, "id": tool_id})
         holders = [gateway_id(u.name, tool_id) for u in self.upstreams if u.name in outcome.results]
-        failures = [e for e in outcome.errors.values() if not isinstance(e, NotFound)]
+        failures = [e for e in outcome.errors.values() if isinstance(e, UpstreamError)]
         return self._known(holders, tool_id), failures
 
     async def tool(self, where: Located, links: Links) -> Tool:
@@ -182,10 +203,14 @@ class Federation:
 
     async def versions(self, where: Located, links: Links) -> list[ToolVersion]:
         raw = await where.upstream.get_versions(where.tool_id)
-        return [
-            present_version(where.upstream, where.tool_id, v, links)
-            for v in self._validate_list(where.upstream, ToolVersion, raw)
-        ]
+
+        def present() -> list[ToolVersion]:
+            return [
+                present_version(where.upstream, where.tool_id, v, links)
+                for v in self._validate_list(where.upstream, ToolVersion, raw)
+            ]
+
+        return await off_loop(len(raw), present)
 
     async def version(self, where: Located, version: str, links: Links) -> ToolVersion:
         raw = await self._with_version(
@@ -215,7 +240,9 @@ class Federation:
 
     async def _match_version(self, where: Located, version: str) -> str | None:
         raw = await where.upstream.get_versions(where.tool_id)
-        versions = self._validate_list(where.upstream, ToolVersion, raw)
+        versions = await off_loop(
+            len(raw), lambda: self._validate_list(where.upstream, ToolVersion, raw)
+        )
         wanted = {version, gateway_id(where.upstream.name, version)}
         prefix = f"{where.upstream.name}:"
         if version.startswith(prefix):
@@ -279,7 +306,7 @@ class Federation:
         raw = await self._with_version(
             where, version, lambda seg: where.upstream.get_files(where.tool_id, seg, language)
         )
-        return self._validate_list(where.upstream, ToolFile, raw)
+        return await off_loop(len(raw), lambda: self._validate_list(where.upstream, ToolFile, raw))
 
     async def tests(self, where: Located, version: str, language: Language) -> list[FileWrapper]:
         raw = await self._with_version(
@@ -312,46 +339,65 @@ class Federation:
     async def _build_zip(
         self, where: Located, segment: str, language: Language, filename: str
     ) -> ZipArchive:
+        """A zip of the files the upstream lists: at most ``federation.max_zip_files``
+        files and ``federation.max_zip_bytes`` bytes, fetched a few at a time."""
         upstream = where.upstream
-        listing = self._validate_list(
-            upstream, ToolFile, await upstream.get_files(where.tool_id, segment, language)
-        )
+        limits = self.config.federation
+        raw = await upstream.get_files(where.tool_id, segment, language)
+        if len(raw) > limits.max_zip_files:
+            raise UpstreamBadResponse(
+                upstream.name,
+                f"lists {len(raw)} files, more than the {limits.max_zip_files} "
+                "the gateway puts in one zip",
+            )
+        listing = self._validate_list(upstream, ToolFile, raw)
         entries: list[tuple[ToolFile, str]] = []
         for item in listing:
             name = _zip_entry_name(item.path or "")
             if name is None:
                 raise UpstreamBadResponse(upstream.name, f"file path {item.path!r} is unsafe")
             entries.append((item, name))
+        turns = asyncio.Semaphore(ZIP_FETCH_CONCURRENCY)
+        total = 0
 
         async def content(item: ToolFile) -> bytes:
+            nonlocal total
             if item.file_type is FileType.PRIMARY_DESCRIPTOR:
                 relative = None if _is_url(item.path) else item.path
             else:
                 relative = item.path
-            data, _ = await self._file_content(
-                where, segment, language, relative, f"file {item.path!r}"
-            )
+            async with turns:
+                data, _ = await self._file_content(
+                    where, segment, language, relative, f"file {item.path!r}"
+                )
             if item.checksum is not None:
                 verify(upstream.name, f"file {item.path!r}", data, [item.checksum])
+            total += len(data)
+            if total > limits.max_zip_bytes:
+                raise UpstreamBadResponse(
+                    upstream.name,
+                    f"its files hold more than the {limits.max_zip_bytes} bytes "
+                    "the gateway puts in one zip",
+                )
             return data
 
-        results = await asyncio.gather(
-            *(content(item) for item, _ in entries), return_exceptions=True
-        )
-        buffer = io.BytesIO()
+        tasks = [asyncio.ensure_future(content(item)) for item, _ in entries]
+        try:
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            for task in tasks:
+                task.cancel()
         missing: list[str] = []
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for (item, name), result in zip(entries, results, strict=True):
-                if isinstance(result, bytes):
-                    archive.writestr(name, result)
-                elif (
-                    isinstance(result, NotFound)
-                    and item.file_type is not FileType.PRIMARY_DESCRIPTOR
-                ):
-                    missing.append(item.path or name)
-                elif isinstance(result, BaseException):
-                    raise result
-        return ZipArchive(buffer.getvalue(), filename, missing)
+        files: list[tuple[str, bytes]] = []
+        for (item, name), result in zip(entries, results, strict=True):
+            if isinstance(result, bytes):
+                files.append((name, result))
+            elif isinstance(result, NotFound) and item.file_type is not FileType.PRIMARY_DESCRIPTOR:
+                missing.append(item.path or name)
+            elif isinstance(result, BaseException):
+                raise result
+        body = await off_loop(total // 1024, lambda: _zip_files(files))
+        return ZipArchive(body, filename, missing)
 
     # -- across upstreams --------------------------------------------------
 
@@ -423,6 +469,11 @@ class Federation:
             stop_at - loop.time(),
         )
         errors: dict[str, GatewayError] = dict(searched.errors)
+        for upstream in upstreams:
+            if "alias" not in upstream.native and upstream.name not in self.identity.harvested:
+                errors[upstream.name] = IndexIncomplete(
+                    upstream.name, "answered from the identity index, whose harvest never completed"
+                )
         for gid, error in fetched.errors.items():
             if isinstance(error, NotFound):
                 self.identity.forget(gid)
@@ -498,6 +549,22 @@ def build_federation(config: GatewayConfig, identity: Identity) -> Federation:
     """A federation over ``config``'s upstreams: one client (and HTTP session) each."""
     upstreams = [make_upstream(u, USER_AGENT) for u in config.upstreams]
     return Federation(config, upstreams, identity)
+
+
+def _zip_files(files: list[tuple[str, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+async def off_loop(size: int, work: Callable[[], T]) -> T:
+    """``work()``, in a thread when ``size`` (items, or KiB) says it may hold the event
+    loop for long, so no upstream-sized answer stalls every other client."""
+    if size > OFF_LOOP_SIZE:
+        return await asyncio.to_thread(work)
+    return work()
 
 
 def _is_url(path: str | None) -> bool:

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 
 from ..config import TRS_FILTERS
 from ..errors import BadRequest
+from ..ids import check_text
 from ..trs.models import Tool
 from ..trs.types import parse_language
 
@@ -35,6 +36,8 @@ _FALSE = {"false", "0", "no"}
 def parse_filters(query: Mapping[str, str]) -> dict[str, str]:
     """The filters of a ``/tools`` query, checked; other parameters are ignored."""
     filters = {k: v for k, v in query.items() if k in TRS_FILTERS}
+    for key, value in filters.items():
+        check_text(value, f"filter {key}")
     if "descriptorType" in filters and parse_language(filters["descriptorType"]) is None:
         raise BadRequest(
             f"unknown descriptorType {filters['descriptorType']!r}; "

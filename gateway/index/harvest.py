@@ -192,6 +192,15 @@ class Harvester:
             elif progress.state is HarvestState.DISABLED:
                 progress.state = HarvestState.IDLE
 
+    async def look(self) -> None:
+        """Read every upstream's saved progress (for the upstreams this process does not
+        harvest too: another replica may have), so the index knows what it covers."""
+        for name in list(self.progress):
+            try:
+                await self.load(name)
+            except CorruptProgress as exc:
+                log.warning("harvest of %s: %s", name, exc)
+
     def start(self) -> None:
         """Begin the background walks (none when harvesting is disabled)."""
         self._started = True
@@ -326,6 +335,7 @@ class Harvester:
         progress.state = HarvestState.IDLE
         progress.position = 0
         progress.last_completed = time.time()
+        self.identity.harvested.add(name)
         progress.walks += 1
         progress.complete_walk = True
         await self._save(name, progress)
@@ -342,6 +352,8 @@ class Harvester:
         data = await self.store.harvest_progress(name)
         if data:
             loaded = Progress.from_stored(data)
+            if loaded.last_completed is not None:
+                self.identity.harvested.add(name)
             if loaded.position == current.position and current.complete_walk:
                 loaded.complete_walk = True
             self.progress[name] = loaded

@@ -70,6 +70,9 @@ class Identity:
         self._dirty: set[str] = set()
         self._stream_id = "0-0"
         self.loaded = store is None
+        self.harvested: set[str] = set()
+        """Upstreams whose catalogue was walked to the end at least once (by any process
+        sharing the index): the index holds every tool they list."""
         self.sync_task = Supervised("identity-sync", self._sync_step, retry_max=SYNC_INTERVAL * 10)
 
     @property
