@@ -221,6 +221,10 @@ def _identity(args: argparse.Namespace) -> int:
             result = asyncio.run(commands.stats(config))
         else:
             result = asyncio.run(commands.lookup(config, args.value))
+    except commands.HarvestIncomplete as exc:
+        for name, why in exc.failed.items():
+            print(f"trs-gateway identity harvest: {name} failed: {why}", file=sys.stderr)
+        return 1
     except RuntimeError as exc:
         print(f"trs-gateway identity {args.action}: {exc}", file=sys.stderr)
         return EXIT_CONFIG

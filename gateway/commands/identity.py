@@ -18,11 +18,22 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from ..config import GatewayConfig, load_crosswalk
+from ..errors import GatewayError
 from ..federation.core import Federation, build_federation
 from ..index import Harvester, Identity, Progress
 from . import open_store
 
-__all__ = ["harvest", "lookup", "stats"]
+__all__ = ["HarvestIncomplete", "harvest", "lookup", "stats"]
+
+
+class HarvestIncomplete(Exception):
+    """Some upstreams could not be harvested; the others were."""
+
+    def __init__(self, failed: dict[str, str]) -> None:
+        super().__init__(
+            "could not harvest " + "; ".join(f"{name}: {why}" for name, why in failed.items())
+        )
+        self.failed = failed
 
 
 @dataclass(slots=True)
@@ -60,11 +71,16 @@ async def _shared_index(config: GatewayConfig) -> AsyncIterator[_Shared]:
 async def harvest(
     config: GatewayConfig, upstream: str | None = None, out: TextIO = sys.stderr
 ) -> dict[str, Progress]:
-    """Walk every harvested upstream's catalogue (or just ``upstream``'s) now."""
+    """Walk every harvested upstream's catalogue (or just ``upstream``'s) now.
+
+    An upstream that fails does not stop the others: each is walked, and
+    :class:`HarvestIncomplete` then names every one that failed.
+    """
     if upstream is not None and config.upstream(upstream) is None:
         names = ", ".join(u.name for u in config.upstreams)
         raise RuntimeError(f"no upstream named {upstream!r}; configured: {names}")
     done: dict[str, Progress] = {}
+    failed: dict[str, str] = {}
     async with _shared_index(config) as shared:
         harvester = shared.harvester
         for target in config.upstreams:
@@ -85,10 +101,15 @@ async def harvest(
                         bar.update(count)
 
                     done[target.name] = await harvester.walk(target.name, saved, on_page=advance)
+            except GatewayError as exc:
+                failed[target.name] = exc.message
+                print(f"{target.name}: failed: {exc.message}", file=out)
             finally:
                 await harvester.unlock(target.name)
         report = shared.identity.report()
     print(f"identity index: {report['tools']} tools, {report['groups']} groups", file=out)
+    if failed:
+        raise HarvestIncomplete(failed)
     return done
 
 

@@ -248,3 +248,37 @@ async def test_unnamespaced_id_is_found_on_the_upstream_holding_it(client: Any) 
     response = await client.get("/ga4gh/trs/v2/tools/demo-cwl-md5sum")
     assert response.status == 200
     assert (await response.json())["id"] == "demo:demo-cwl-md5sum"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tools/demo%3A..%2Fx%2F..%2F..",  # climbing ids stay one encoded segment
+        "/tools/..",
+        "/tools/%2E%2E/versions",
+        f"/tools/{ENC}/versions/%2E%2E",
+        f"/tools/{ENC}/versions/./CWL/files",
+    ],
+)
+async def test_dot_ids_and_versions_are_refused_or_kept_in_one_segment(
+    client: Any, path: str
+) -> None:
+    response = await client.get(f"/ga4gh/trs/v2{path}")
+    assert response.status in (400, 404), await response.text()
+    assert (await response.json())["code"] == response.status
+
+
+@pytest.mark.parametrize("path", ["..%5C..%5Cx", "tools%5C..%5C..%5Cx", "..\\x"])
+async def test_relative_descriptor_may_not_climb_out_with_backslashes(
+    client: Any, path: str
+) -> None:
+    response = await client.get(f"/ga4gh/trs/v2{VERSION}/PLAIN_CWL/descriptor/{path}")
+    assert response.status == 400
+    assert "climb" in (await response.json())["message"]
+
+
+@pytest.mark.parametrize("param", ["name", "organization", "alias", "id"])
+async def test_control_characters_in_filters_are_a_400(client: Any, param: str) -> None:
+    response = await client.get("/ga4gh/trs/v2/tools", params={param: "a\r\nX-Evil: 1"})
+    assert response.status == 400
+    assert "control characters" in (await response.json())["message"]

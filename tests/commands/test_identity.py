@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import sys
 from typing import Any
 
 import pytest
@@ -80,3 +82,34 @@ async def test_harvest_command_needs_redis_and_a_known_upstream(aiohttp_server: 
         await commands.harvest(config, upstream="nope", out=io.StringIO())
     with pytest.raises(RuntimeError, match="not answering"):
         await commands.stats(config)
+
+
+async def test_harvest_command_goes_on_past_a_failing_upstream_and_names_it(
+    aiohttp_server: Any, cache_section: dict[str, Any], tmp_path: Any
+) -> None:
+    broken, broken_url = await start_registry(aiohttp_server, "generic", tools("X", 3, 900))
+    broken.mode = "error500"
+    config = await configured(aiohttp_server, cache_section)
+    upstreams = [
+        {"name": "broken", "url": broken_url, "flavor": "generic"},
+        *(u.model_dump(mode="json") for u in config.upstreams),
+    ]
+    config = make_config(upstreams, cache=cache_section, identity={"harvest": {"pause": 0}})
+    out = io.StringIO()
+    with pytest.raises(commands.HarvestIncomplete) as failure:
+        await commands.harvest(config, out=out)
+    assert list(failure.value.failed) == ["broken"]
+    assert "HTTP 500" in failure.value.failed["broken"]
+    assert "broken: failed" in out.getvalue()
+    stats = await commands.stats(config)
+    assert stats["tools"] == 30, "the upstreams after the failing one were harvested"
+
+    path = tmp_path / "gateway.yaml"
+    path.write_text(config.model_dump_json(exclude_none=True))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "identity", "harvest", "--config", str(path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await process.communicate()
+    assert process.returncode == 1
+    assert "trs-gateway identity harvest: broken failed: " in err.decode()

@@ -16,7 +16,7 @@ from yarl import URL
 
 from gateway.responses import MISSING_HEADER
 from tests.conftest import GatewayFactory
-from tests.fakes import FakeRegistry, FakeTool, make_registry_app, start_registry
+from tests.fakes import FakeFile, FakeRegistry, FakeTool, make_registry_app, start_registry
 from tests.samples import (
     biocontainers_tools,
     cwl_workflow_version,
@@ -511,3 +511,36 @@ async def test_auth_token_reaches_its_upstream_only(
     await client.get("/ga4gh/trs/v2/tools", headers={"Authorization": "Bearer client-token"})
     assert all(r.headers.get("Authorization") == "Bearer tok-123" for r in secret.requests)
     assert all("Authorization" not in r.headers for r in public.requests)
+
+
+async def test_an_unknown_id_with_an_upstream_down_names_every_upstreams_outcome(
+    upstream: Start, gateway: GatewayFactory
+) -> None:
+    _, found_nothing = await upstream("filer", "generic", [])
+    down, down_entry = await upstream("dockstore", "dockstore", [])
+    down.mode = "error500"
+    client = await gateway([down_entry, found_nothing], health={"probe_interval": 3600})
+    response = await client.get("/ga4gh/trs/v2/tools/no-such-tool")
+    assert response.status == 502
+    message = (await response.json())["message"]
+    assert "filer said not found" in message
+    assert "dockstore: unavailable" in message
+    assert response.headers["Cache-Control"] == "no-store"
+
+    down.mode = "ok"
+    response = await client.get("/ga4gh/trs/v2/tools/no-such-tool-either")
+    assert response.status == 404, "every upstream said not found"
+
+
+async def test_a_zip_of_too_many_files_is_refused_before_any_file_is_fetched(
+    upstream: Start, gateway: GatewayFactory
+) -> None:
+    version = cwl_workflow_version()
+    version.files += [FakeFile(f"data/{i}.txt", "x", "OTHER") for i in range(60)]
+    # A static tree serves no zip of its own: the gateway builds it.
+    registry, entry = await upstream("filer", "static", [FakeTool(id="big", versions=[version])])
+    client = await gateway([entry], federation={"max_zip_files": 50})
+    response = await client.get("/ga4gh/trs/v2/tools/filer%3Abig/versions/1.0/CWL/files?format=zip")
+    assert response.status == 502
+    assert "more than the 50" in (await response.json())["message"]
+    assert registry.request_count("/descriptor") == 0

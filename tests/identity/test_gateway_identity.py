@@ -324,3 +324,24 @@ async def test_answers_fill_the_index_without_a_harvest(
         len(f()) for f in (dockstore_tools, workflowhub_tools, biocontainers_tools, filer_tools)
     )
     assert "dockstore:" + RNASEQ_DS in await tool_aliases(client, "workflowhub:599")
+
+
+async def test_alias_answers_name_upstreams_whose_harvest_never_completed(
+    gateway: GatewayFactory, upstreams: list[dict[str, Any]]
+) -> None:
+    client = await gateway(upstreams)  # harvest off: the index knows only what was seen
+    response = await client.get(f"{BASE}/tools", params={"alias": "biotools:bedtools"})
+    assert response.status == 200
+    missing = response.headers["X-TRS-Gateway-Missing"]
+    # Dockstore and the generic registry search aliases themselves; the others are
+    # answered from the index only.
+    assert missing == (
+        '"workflowhub";reason="index-incomplete", "biocontainers";reason="index-incomplete"'
+    )
+    assert response.headers["Cache-Control"] == "no-store"
+
+    harvesting = await gateway(upstreams, identity=identity_section())
+    await harvested(harvesting)
+    response = await harvesting.get(f"{BASE}/tools", params={"alias": "biotools:bedtools"})
+    assert "X-TRS-Gateway-Missing" not in response.headers
+    assert {t["id"] for t in await response.json()} >= {"biocontainers:bedtools", "filer:BEDT01"}
