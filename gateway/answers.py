@@ -31,13 +31,14 @@ import orjson
 
 from .cache import BASE_MARK, CachePolicy, CacheStatus, Fill, TieredCache
 from .errors import GatewayError, UpstreamTimeout
-from .federation.core import Located, off_loop
+from .federation.core import Located
 from .federation.present import Links, present_tool
 from .index import Identity
 from .responses import MISSING_HEADER, header_safe, missing_header_value
 from .runtime import Generation
 from .store import AnswerKind
 from .trs.types import Language
+from .yielding import map_yielding
 
 __all__ = ["Answer", "Answers", "Ask"]
 
@@ -82,6 +83,42 @@ Transform = Callable[[bytes], bytes]
 
 def _json_fill(value: Any, fresh_for: float, headers: dict[str, str] | None = None) -> Fill:
     return Fill(orjson.dumps(value), JSON_TYPE, fresh_for, headers or {})
+
+
+def _tool_json(tool: dict[str, Any]) -> dict[str, Any]:
+    """A tool's JSON with ``aliases`` first, always present (see ``_add_tool_aliases``)."""
+    return {"aliases": tool.pop("aliases", None) or [], **tool}
+
+
+_LEADING_ALIASES = b'{"aliases":['
+
+
+def _split_leading_aliases(body: bytes) -> tuple[list[str], bytes] | None:
+    """``body``'s leading ``"aliases"`` array and what follows it (from its ``,`` or
+    ``}``), or ``None`` if the body does not start with one."""
+    if not body.startswith(_LEADING_ALIASES):
+        return None
+    in_string = escaped = False
+    for index in range(len(_LEADING_ALIASES), len(body)):
+        char = body[index]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == 0x5C:  # backslash
+                escaped = True
+            elif char == 0x22:  # quote
+                in_string = False
+        elif char == 0x22:
+            in_string = True
+        elif char == 0x5D:  # the closing bracket
+            try:
+                own = orjson.loads(body[len(_LEADING_ALIASES) - 1 : index + 1])
+            except orjson.JSONDecodeError:
+                return None
+            if not isinstance(own, list) or not all(isinstance(a, str) for a in own):
+                return None
+            return own, body[index + 1 :]
+    return None
 
 
 class Answers:
@@ -160,7 +197,7 @@ class Answers:
             None if language is None else str(language),
             path,
         )
-        transform = self._add_aliases(many=False) if kind is AnswerKind.TOOL else None
+        transform = self._add_tool_aliases(where.gid) if kind is AnswerKind.TOOL else None
         budget = ask.generation.config.federation.budget
 
         async def bounded() -> Fill:
@@ -180,6 +217,29 @@ class Answers:
                 ", ".join(f'<{ask.links.tool(gid)}>; rel="alternate"' for gid in where.alternatives)
             )
         return answer
+
+    def _add_tool_aliases(self, gid: str) -> Transform:
+        """A transform adding tool ``gid``'s identity aliases to its answer.
+
+        Tool answers are stored with ``"aliases"`` as their first member (see
+        :func:`_tool_json`), so the new aliases are spliced in without reading
+        the rest of the body, which can be megabytes for a tool with many
+        versions. Bodies of another shape are parsed as a whole.
+        """
+        general = self._add_aliases(many=False)
+
+        def transform(body: bytes) -> bytes:
+            extra = self.identity.aliases(gid)
+            if not extra:
+                return body
+            split = _split_leading_aliases(body)
+            if split is None:
+                return general(body)
+            own, rest = split
+            merged = list(dict.fromkeys([*own, *extra]))
+            return b'{"aliases":' + orjson.dumps(merged) + rest
+
+        return transform
 
     def _add_aliases(self, *, many: bool) -> Transform:
         """A transform adding each tool's identity aliases (twins, canonical keys)."""
@@ -266,7 +326,10 @@ class Answers:
 
         async def produce() -> Fill:
             found = await federation.tool(where, TEMPLATE)
-            return _json_fill(found.dump(), ask.policy.metadata(where.upstream.name))
+            lifetime = ask.policy.metadata(where.upstream.name)
+            head = found.model_copy(update={"versions": []}).dump()
+            head["versions"] = await map_yielding(lambda v: v.dump(), found.versions)
+            return _json_fill(_tool_json(head), lifetime)
 
         return await self._about(ask, where, AnswerKind.TOOL, produce)
 
@@ -276,9 +339,7 @@ class Answers:
         async def produce() -> Fill:
             found = await federation.versions(where, TEMPLATE)
             lifetime = ask.policy.metadata(where.upstream.name)
-            return await off_loop(
-                len(found), lambda: _json_fill([v.dump() for v in found], lifetime)
-            )
+            return _json_fill(await map_yielding(lambda v: v.dump(), found), lifetime)
 
         return await self._about(ask, where, AnswerKind.VERSIONS, produce)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import secrets
 import time
@@ -90,6 +91,16 @@ class CacheStats:
 
 
 FillFn = Callable[[], Awaitable[Fill]]
+
+
+LARGE_BODY = 1024 * 1024
+"""Bodies larger than this are hashed off the event loop."""
+
+
+async def _digest(body: bytes) -> str:
+    if len(body) > LARGE_BODY:
+        return await asyncio.to_thread(lambda: hashlib.sha256(body).hexdigest())
+    return hashlib.sha256(body).hexdigest()
 
 
 class TieredCache:
@@ -204,6 +215,7 @@ class TieredCache:
             stored_at=time.time(),
             fresh_for=result.fresh_for,
             headers=result.headers,
+            digest=await _digest(result.body),
         )
         if result.cacheable and result.fresh_for > 0:
             self.memory.set(key, entry)

@@ -57,6 +57,7 @@ from ..integrity import verify
 from ..trs.models import FileType, FileWrapper, Tool, ToolClass, ToolFile, ToolVersion
 from ..trs.types import Language
 from ..upstream import Upstream, make_upstream
+from ..yielding import BATCH, map_yielding
 from .cursor import Cursor, query_digest
 from .fanout import fan_out
 from .filters import matches
@@ -69,7 +70,7 @@ from .present import (
     present_wrapper,
 )
 
-__all__ = ["Federation", "Located", "ZipArchive", "build_federation", "off_loop"]
+__all__ = ["Federation", "Located", "ZipArchive", "build_federation"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,7 +82,7 @@ ALIAS_SEARCH_LIMIT = 100
 ZIP_FETCH_CONCURRENCY = 8
 """Files of one zip fetched at once."""
 OFF_LOOP_SIZE = 2000
-"""Items (or KiB) beyond which validating or packing happens in a thread."""
+"""KiB beyond which a zip is packed in a thread."""
 
 LATEST = "latest"
 """The version cwltool asks for when the user names none."""
@@ -193,24 +194,42 @@ class Federation:
 
     async def tool(self, where: Located, links: Links) -> Tool:
         raw = await where.upstream.get_tool(where.tool_id)
-        tool = self._validate(where.upstream, Tool, raw, f"tool {where.tool_id!r}")
-        self.identity.observe(where.upstream.name, {**raw, "id": where.tool_id})
         # Some upstreams answer for a tool under another spelling of its id.
-        tool = tool.model_copy(update={"id": where.tool_id})
-        return present_tool(where.upstream, tool, links)
+        raw = {**raw, "id": where.tool_id}
+        upstream, name = where.upstream, where.upstream.name
+        raw_versions = raw.get("versions")
+        if not isinstance(raw_versions, list) or len(raw_versions) <= BATCH:
+            tool = self._validate(upstream, Tool, raw, f"tool {where.tool_id!r}")
+            self.identity.observe(name, raw)
+            return present_tool(upstream, tool, links)
+        # A very large tool: its versions are checked in batches, its keys in a thread.
+        keys = asyncio.ensure_future(asyncio.to_thread(self.identity.keys_of_tool, name, raw))
+        head = self._validate(upstream, Tool, {**raw, "versions": []}, f"tool {where.tool_id!r}")
+
+        def version(item: Any) -> ToolVersion:
+            parsed = self._validate(upstream, ToolVersion, item, f"a version of {where.tool_id!r}")
+            return present_version(upstream, where.tool_id, parsed, links)
+
+        versions = await map_yielding(version, raw_versions)
+        found = await keys
+        if found is not None:
+            self.identity.record(where.gid, found)
+        return present_tool(upstream, head, links).model_copy(update={"versions": versions})
 
     # -- versions ----------------------------------------------------------
 
     async def versions(self, where: Located, links: Links) -> list[ToolVersion]:
         raw = await where.upstream.get_versions(where.tool_id)
 
-        def present() -> list[ToolVersion]:
-            return [
-                present_version(where.upstream, where.tool_id, v, links)
-                for v in self._validate_list(where.upstream, ToolVersion, raw)
-            ]
+        def present(item: Any) -> ToolVersion | None:
+            parsed = self._valid_item(where.upstream, ToolVersion, item)
+            return (
+                None
+                if parsed is None
+                else present_version(where.upstream, where.tool_id, parsed, links)
+            )
 
-        return await off_loop(len(raw), present)
+        return await map_yielding(present, raw)
 
     async def version(self, where: Located, version: str, links: Links) -> ToolVersion:
         raw = await self._with_version(
@@ -240,8 +259,8 @@ class Federation:
 
     async def _match_version(self, where: Located, version: str) -> str | None:
         raw = await where.upstream.get_versions(where.tool_id)
-        versions = await off_loop(
-            len(raw), lambda: self._validate_list(where.upstream, ToolVersion, raw)
+        versions = await map_yielding(
+            lambda item: self._valid_item(where.upstream, ToolVersion, item), raw
         )
         wanted = {version, gateway_id(where.upstream.name, version)}
         prefix = f"{where.upstream.name}:"
@@ -306,7 +325,9 @@ class Federation:
         raw = await self._with_version(
             where, version, lambda seg: where.upstream.get_files(where.tool_id, seg, language)
         )
-        return await off_loop(len(raw), lambda: self._validate_list(where.upstream, ToolFile, raw))
+        return await map_yielding(
+            lambda item: self._valid_item(where.upstream, ToolFile, item), raw
+        )
 
     async def tests(self, where: Located, version: str, language: Language) -> list[FileWrapper]:
         raw = await self._with_version(
@@ -534,15 +555,15 @@ class Federation:
             ) from None
 
     def _validate_list(self, upstream: Upstream, model: type[M], raw: list[Any]) -> list[M]:
-        out: list[M] = []
-        for item in raw:
-            try:
-                out.append(model.model_validate(item))
-            except ValidationError:
-                log.warning(
-                    "upstream %s sent an unusable %s; skipped", upstream.name, model.__name__
-                )
-        return out
+        return [v for v in (self._valid_item(upstream, model, item) for item in raw) if v]
+
+    def _valid_item(self, upstream: Upstream, model: type[M], item: Any) -> M | None:
+        """``item`` as a ``model``, or ``None`` (logged) when it is unusable."""
+        try:
+            return model.model_validate(item)
+        except ValidationError:
+            log.warning("upstream %s sent an unusable %s; skipped", upstream.name, model.__name__)
+            return None
 
 
 def build_federation(config: GatewayConfig, identity: Identity) -> Federation:
@@ -560,8 +581,8 @@ def _zip_files(files: list[tuple[str, bytes]]) -> bytes:
 
 
 async def off_loop(size: int, work: Callable[[], T]) -> T:
-    """``work()``, in a thread when ``size`` (items, or KiB) says it may hold the event
-    loop for long, so no upstream-sized answer stalls every other client."""
+    """``work()``, in a thread when ``size`` (in KiB) says it may hold the event loop for
+    long: for work that lets go of the interpreter lock, like compressing."""
     if size > OFF_LOOP_SIZE:
         return await asyncio.to_thread(work)
     return work()

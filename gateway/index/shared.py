@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 SYNC_INTERVAL = 1.0
 """Seconds between two exchanges with Redis (writing ours, reading others' changes)."""
+MAX_TWINS = 50
+"""Twins listed per tool; an identity group larger than this is reported cut short."""
 INLINE_BUILD_LIMIT = 0.01
 """Seconds a group computation may take on the event loop; slower ones run in a thread."""
 
@@ -68,6 +70,9 @@ class Identity:
         self._building: asyncio.Task[None] | None = None
         self.store = store
         self._dirty: set[str] = set()
+        self._twins_view: IdentityIndex | None = None
+        self._twins: dict[str, list[str]] = {}
+        """Sorted twins by gateway id, for the view they were computed on."""
         self._stream_id = "0-0"
         self.loaded = store is None
         self.harvested: set[str] = set()
@@ -166,11 +171,23 @@ class Identity:
 
     def observe(self, upstream: str, raw: Mapping[str, Any]) -> None:
         """Record the identity keys of one raw upstream ``Tool`` object."""
+        keys = self.keys_of_tool(upstream, raw)
+        if keys is not None:
+            self.record(f"{upstream}:{raw['id']}", keys)
+
+    def keys_of_tool(self, upstream: str, raw: Mapping[str, Any]) -> set[str] | None:
+        """The identity keys of a raw ``Tool`` (``None`` if it has none usable).
+
+        Pure: safe to compute in a thread for a very large tool, then
+        :meth:`record` on the event loop.
+        """
         try:
-            keys = keys_for_tool(upstream, raw, upstreams=self.names)
+            return keys_for_tool(upstream, raw, upstreams=self.names)
         except ValueError:
-            return
-        gid = f"{upstream}:{raw['id']}"
+            return None
+
+    def record(self, gid: str, keys: set[str]) -> None:
+        """Store ``keys`` as the identity keys of tool ``gid`` (if they changed)."""
         if gid in self.index and self.index.keys_of(gid) == keys:
             return
         self.index.add_tool(gid, keys)
@@ -238,11 +255,22 @@ class Identity:
         return sorted(gids, key=rank)
 
     def twins(self, gid: str) -> list[str]:
-        """The other tools of ``gid``'s identity group, in configuration order."""
+        """The other tools of ``gid``'s identity group, in configuration order (at most
+        :data:`MAX_TWINS`: a larger group is a registry's mistake, not one tool)."""
         view = self.view()
         if gid not in view:
             return []
-        return self.sort(view.group_of(gid) - {gid})
+        if self._twins_view is not view:
+            self._twins_view, self._twins = view, {}
+        found = self._twins.get(gid)
+        if found is None:
+            group = view.group_of(gid)
+            if len(group) > MAX_TWINS + 1:
+                log.debug(
+                    "identity group of %s has %d tools; listing %d", gid, len(group), MAX_TWINS
+                )
+            found = self._twins[gid] = self.sort(group - {gid})[:MAX_TWINS]
+        return found
 
     def aliases(self, gid: str) -> list[str]:
         """What the gateway adds to a tool's ``aliases``: its twins' gateway ids,

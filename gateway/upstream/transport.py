@@ -200,7 +200,8 @@ class FileTransport:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return _NOT_FOUND
         except OSError as exc:
-            raise UpstreamUnavailable(self.name, f"cannot read {target}: {exc}") from None
+            log.warning("upstream %s: cannot read %s: %s", self.name, target, exc)
+            raise UpstreamUnavailable(self.name, "a file of its tree cannot be read") from None
         return RawResponse(status=200, body=body, content_type="application/json")
 
     async def close(self) -> None:
