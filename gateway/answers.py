@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,22 +31,29 @@ from urllib.parse import urlencode
 import orjson
 
 from .cache import BASE_MARK, CachePolicy, CacheStatus, Fill, TieredCache
-from .errors import GatewayError, UpstreamTimeout
+from .errors import GatewayError, NotFound, UpstreamTimeout
 from .federation.core import Located
 from .federation.present import Links, present_tool
 from .index import Identity
+from .integrity import SHA256, has_sha256
 from .responses import MISSING_HEADER, header_safe, missing_header_value
 from .runtime import Generation
 from .store import AnswerKind
+from .trs.models import Checksum, FileType, ToolFile
 from .trs.types import Language
 from .yielding import map_yielding
 
 __all__ = ["Answer", "Answers", "Ask"]
 
+log = logging.getLogger(__name__)
+
 JSON_TYPE = "application/json"
 PLAIN_TYPE = "text/plain; charset=utf-8"
 ZIP_TYPE = "application/zip"
 ZIP_MISSING_HEADER = "X-TRS-Gateway-Zip-Missing"
+
+CHECKSUM_CONCURRENCY = 8
+"""Files of one listing whose content is fetched at once to checksum them."""
 
 TEMPLATE = Links(BASE_MARK)
 """Links whose base is the placeholder every cached body is stored with."""
@@ -396,13 +404,11 @@ class Answers:
 
         async def produce() -> Fill:
             if plain:
-                body, checked = await federation.plain_descriptor(
-                    where, version, language, relative
-                )
-                lifetime = await self._content_lifetime(ask, where, version, checked)
-                return Fill(body, PLAIN_TYPE, lifetime)
-            wrapper = await federation.descriptor(where, version, language, relative, TEMPLATE)
-            lifetime = await self._content_lifetime(ask, where, version, bool(wrapper.checksum))
+                return await self._plain_fill(ask, where, version, language, relative)
+            wrapper, checked = await federation.descriptor(
+                where, version, language, relative, TEMPLATE
+            )
+            lifetime = await self._content_lifetime(ask, where, version, checked)
             return _json_fill(wrapper.dump(), lifetime)
 
         kind = AnswerKind.PLAIN if plain else AnswerKind.DESCRIPTOR
@@ -417,12 +423,25 @@ class Answers:
             negotiated=negotiated,
         )
 
+    async def _plain_fill(
+        self, ask: Ask, where: Located, version: str, language: Language, relative: str | None
+    ) -> Fill:
+        body, checked = await ask.generation.federation.plain_descriptor(
+            where, version, language, relative
+        )
+        lifetime = await self._content_lifetime(ask, where, version, checked)
+        return Fill(body, PLAIN_TYPE, lifetime)
+
     async def files(self, ask: Ask, where: Located, version: str, language: Language) -> Answer:
+        """The files list, every file with a ``sha-256`` checksum: the upstream's, or the
+        digest of the file's cached raw answer (so computing it costs each file one
+        upstream request per content lifetime, shared with the descriptor routes)."""
         federation = ask.generation.federation
 
         async def produce() -> Fill:
             listing = await federation.files(where, version, language)
             checksummed = bool(listing) and all(f.checksum is not None for f in listing)
+            listing = await self._with_checksums(ask, where, version, language, listing)
             lifetime = await self._content_lifetime(ask, where, version, checksummed)
             return _json_fill([f.dump() for f in listing], lifetime)
 
@@ -435,6 +454,43 @@ class Answers:
             language=language,
             negotiated=True,
         )
+
+    async def _with_checksums(
+        self,
+        ask: Ask,
+        where: Located,
+        version: str,
+        language: Language,
+        listing: list[ToolFile],
+    ) -> list[ToolFile]:
+        turns = asyncio.Semaphore(CHECKSUM_CONCURRENCY)
+
+        async def complete(item: ToolFile) -> ToolFile:
+            if item.checksum is not None and has_sha256([item.checksum]):
+                return item
+            relative = item.path
+            if item.file_type is FileType.PRIMARY_DESCRIPTOR and "://" in (item.path or ""):
+                relative = None
+            key = self.cache.keys.answer(
+                AnswerKind.PLAIN,
+                where.upstream.name,
+                where.tool_id,
+                version,
+                str(language),
+                relative,
+            )
+            try:
+                async with turns:
+                    lookup = await self.cache.fetch(
+                        key, lambda: self._plain_fill(ask, where, version, language, relative)
+                    )
+            except NotFound:
+                log.info("%s lists %s, which it does not serve: no checksum", where.gid, item.path)
+                return item
+            digest = Checksum(checksum=lookup.entry.digest, type=SHA256)
+            return item.model_copy(update={"checksum": digest})
+
+        return list(await asyncio.gather(*(complete(item) for item in listing)))
 
     async def zip(self, ask: Ask, where: Located, version: str, language: Language) -> Answer:
         federation = ask.generation.federation
@@ -455,8 +511,7 @@ class Answers:
         federation = ask.generation.federation
 
         async def produce() -> Fill:
-            found = await federation.tests(where, version, language)
-            checksummed = bool(found) and all(w.checksum for w in found)
+            found, checksummed = await federation.tests(where, version, language)
             lifetime = await self._content_lifetime(ask, where, version, checksummed)
             return _json_fill([w.dump() for w in found], lifetime)
 
@@ -468,7 +523,7 @@ class Answers:
         federation = ask.generation.federation
 
         async def produce() -> Fill:
-            found = await federation.containerfile(where, version)
+            found, _ = await federation.containerfile(where, version)
             lifetime = await self._content_lifetime(ask, where, version, False)
             return _json_fill([w.dump() for w in found], lifetime)
 

@@ -74,6 +74,9 @@ TRS_FILTERS = frozenset(
 
 RESERVED_NAMES = frozenset({"alias", "curie", "doi", "gw", "image", "repo", "trs"})
 """Identity-key kinds (``doi:…``); an upstream so named would make aliases ambiguous."""
+DOCKSTORE_SOURCE_HOSTS = frozenset({"github.com", "gitlab.com", "bitbucket.org"})
+"""Hosts Dockstore builds ``#workflow/{host}/...`` ids from: an upstream so named would
+capture Dockstore's ids (``#workflow/{upstream}/{id}`` is a gateway spelling)."""
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -209,6 +212,11 @@ class UpstreamConfig(_Strict):
             raise ValueError(
                 f"{value!r} is reserved: tools' aliases carry identity keys that start with "
                 f"{', '.join(sorted(RESERVED_NAMES))}"
+            )
+        if value in DOCKSTORE_SOURCE_HOSTS:
+            raise ValueError(
+                f"{value!r} is reserved: Dockstore's ids #workflow/{value}/... would be read "
+                f"as this upstream's tools"
             )
         return value
 

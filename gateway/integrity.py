@@ -12,9 +12,9 @@ import hashlib
 from collections.abc import Callable, Iterable
 
 from .errors import UpstreamBadResponse
-from .trs.models import Checksum
+from .trs.models import Checksum, FileWrapper
 
-__all__ = ["digest_function", "verify"]
+__all__ = ["SHA256", "digest_function", "has_sha256", "sha256_checksum", "verify", "with_sha256"]
 
 
 def _trunc512(data: bytes) -> str:
@@ -45,6 +45,30 @@ _ALGORITHMS: dict[str, Callable[[bytes], str]] = {
 def digest_function(kind: str) -> Callable[[bytes], str] | None:
     """The digest for a checksum type in any spelling, or ``None`` if unknown."""
     return _ALGORITHMS.get("".join(c for c in kind.lower() if c.isalnum()))
+
+
+SHA256 = "sha-256"
+"""The checksum type the gateway gives every file (TRS's own spelling)."""
+
+
+def has_sha256(checksums: Iterable[Checksum]) -> bool:
+    return any(digest_function(c.type) is _ALGORITHMS["sha256"] for c in checksums)
+
+
+def sha256_checksum(content: bytes) -> Checksum:
+    return Checksum(checksum=hashlib.sha256(content).hexdigest(), type=SHA256)
+
+
+def with_sha256(wrapper: FileWrapper, content: bytes | None = None) -> FileWrapper:
+    """``wrapper`` with a ``sha-256`` checksum of ``content`` (or of its own content)
+    added when it has none; unchanged when there is no content to hash."""
+    if has_sha256(wrapper.checksum):
+        return wrapper
+    if content is None:
+        if wrapper.content is None:
+            return wrapper
+        content = wrapper.content.encode()
+    return wrapper.model_copy(update={"checksum": [*wrapper.checksum, sha256_checksum(content)]})
 
 
 def verify(upstream: str, what: str, content: bytes, checksums: Iterable[Checksum]) -> bool:

@@ -14,6 +14,7 @@ from aiohttp import web
 from .. import TRS_VERSION, __version__
 from ..answers import Answer, Answers, Ask
 from ..errors import BadRequest
+from ..federation.core import Located
 from ..federation.filters import parse_filters
 from ..ids import check_id, check_text
 from ..negotiation import prefers
@@ -99,6 +100,11 @@ class TrsRoutes:
         origin = generation.config.server.public_url or f"{request.scheme}://{request.host}"
         return Ask(generation, origin + self.base_path)
 
+    async def _locate(self, ask: Ask, request: web.Request) -> tuple[Located, str]:
+        """The tool and the version a version route names (cwltool's split undone)."""
+        tool_id, version_id = _tool_id(request), _version(request)
+        return await ask.generation.federation.locate_version(tool_id, version_id)
+
     async def service_info(self, request: web.Request) -> web.Response:
         info = request[GENERATION].config.service_info
         service = Service(
@@ -139,16 +145,14 @@ class TrsRoutes:
 
     async def version(self, request: web.Request) -> web.Response:
         ask = self.ask(request)
-        version_id = _version(request)
-        where = await ask.generation.federation.locate(_tool_id(request))
+        where, version_id = await self._locate(ask, request)
         return respond(request, await self.answers.version(ask, where, version_id))
 
     async def _descriptor(self, request: web.Request, relative: str | None) -> web.Response:
         ask = self.ask(request)
         dtype = _type(request)
-        version_id = _version(request)
         plain = dtype.plain or prefers_plain(request)
-        where = await ask.generation.federation.locate(_tool_id(request))
+        where, version_id = await self._locate(ask, request)
         answer = await self.answers.descriptor(
             ask,
             where,
@@ -169,11 +173,10 @@ class TrsRoutes:
     async def files(self, request: web.Request) -> web.Response:
         ask = self.ask(request)
         language = _type(request, allow_plain=False).language
-        version_id = _version(request)
         fmt = request.query.get("format")
         if fmt not in (None, "", "zip"):
             raise BadRequest(f"format must be zip, not {fmt!r}")
-        where = await ask.generation.federation.locate(_tool_id(request))
+        where, version_id = await self._locate(ask, request)
         if fmt == "zip" or prefers_zip(request):
             answer = await self.answers.zip(ask, where, version_id, language)
         else:
@@ -183,14 +186,12 @@ class TrsRoutes:
     async def tests(self, request: web.Request) -> web.Response:
         ask = self.ask(request)
         language = _type(request).language
-        version_id = _version(request)
-        where = await ask.generation.federation.locate(_tool_id(request))
+        where, version_id = await self._locate(ask, request)
         return respond(request, await self.answers.tests(ask, where, version_id, language))
 
     async def containerfile(self, request: web.Request) -> web.Response:
         ask = self.ask(request)
-        version_id = _version(request)
-        where = await ask.generation.federation.locate(_tool_id(request))
+        where, version_id = await self._locate(ask, request)
         return respond(request, await self.answers.containerfile(ask, where, version_id))
 
 

@@ -51,9 +51,9 @@ from ..errors import (
     UpstreamError,
     UpstreamLookupFailed,
 )
-from ..ids import ToolRef, gateway_id, split_id
+from ..ids import LATEST, ToolRef, cwltool_split, gateway_id, split_id
 from ..index import Identity
-from ..integrity import verify
+from ..integrity import verify, with_sha256
 from ..trs.models import FileType, FileWrapper, Tool, ToolClass, ToolFile, ToolVersion
 from ..trs.types import Language
 from ..upstream import Upstream, make_upstream
@@ -83,9 +83,6 @@ ZIP_FETCH_CONCURRENCY = 8
 """Files of one zip fetched at once."""
 OFF_LOOP_SIZE = 2000
 """KiB beyond which a zip is packed in a thread."""
-
-LATEST = "latest"
-"""The version cwltool asks for when the user names none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +135,21 @@ class Federation:
 
     def parse_id(self, value: str) -> ToolRef:
         return split_id(value, self.by_name)
+
+    async def locate_version(self, value: str, version: str) -> tuple[Located, str]:
+        """The tool ``value`` names and the version ``version`` names, as :meth:`locate`
+        does, but undoing cwltool's split of ``{upstream}:{id}:{version}`` into tool
+        ``{upstream}`` and version ``{id}:{version}`` (see :func:`~gateway.ids.cwltool_split`).
+        A tool whose own id is an upstream's name is still found when no split tool exists.
+        """
+        split = cwltool_split(value, version, self.by_name)
+        if split is not None:
+            gid, named = split
+            try:
+                return await self.locate(gid), named
+            except NotFound:
+                pass
+        return await self.locate(value), version
 
     async def locate(self, value: str) -> Located:
         """The upstream holding the tool ``value`` names (see the module docstring)."""
@@ -269,8 +281,8 @@ class Federation:
         for candidate in versions:
             if candidate.name in wanted or candidate.id in wanted:
                 return where.upstream.version_segment(candidate.model_dump())
-        if version == LATEST and len(versions) == 1:
-            return where.upstream.version_segment(versions[0].model_dump())
+        if version == LATEST and versions:
+            return where.upstream.version_segment(_latest(versions).model_dump())
         names = ", ".join(repr(v.name or v.id) for v in versions[:20])
         raise NotFound(
             f"tool {where.gid!r} has no version {version!r}"
@@ -281,17 +293,19 @@ class Federation:
 
     async def descriptor(
         self, where: Located, version: str, language: Language, relative: str | None, links: Links
-    ) -> FileWrapper:
-        raw = await self._with_version(
-            where,
-            version,
-            lambda seg: where.upstream.get_descriptor(where.tool_id, seg, language, relative),
-        )
-        wrapper = self._validate(where.upstream, FileWrapper, raw, "descriptor")
-        if wrapper.content is not None:
-            verify(where.upstream.name, "descriptor", wrapper.content.encode(), wrapper.checksum)
+    ) -> tuple[FileWrapper, bool]:
+        """The descriptor's ``FileWrapper``, with its content (fetched raw when the
+        upstream's wrapper has none) and a ``sha-256`` checksum (computed when the
+        upstream gives none); and whether the upstream's own checksum vouched for it."""
+
+        async def fetch(segment: str) -> tuple[FileWrapper, bytes, bool]:
+            return await self._wrapper_and_content(where, segment, language, relative, "descriptor")
+
+        wrapper, content, checked = await self._with_version(where, version, fetch)
+        if wrapper.content is None:
+            wrapper = wrapper.model_copy(update={"content": content.decode("utf-8", "replace")})
         url = links.plain_descriptor(where.gid, version, language, relative)
-        return present_wrapper(wrapper, url)
+        return present_wrapper(with_sha256(wrapper, content), url), checked
 
     async def plain_descriptor(
         self, where: Located, version: str, language: Language, relative: str | None
@@ -310,6 +324,16 @@ class Federation:
 
         The wrapper's ``content`` when it has one, else the upstream's raw file.
         """
+        _, content, checked = await self._wrapper_and_content(
+            where, segment, language, relative, what
+        )
+        return content, checked
+
+    async def _wrapper_and_content(
+        self, where: Located, segment: str, language: Language, relative: str | None, what: str
+    ) -> tuple[FileWrapper, bytes, bool]:
+        """A file's wrapper and bytes, checked against the checksums the wrapper carries,
+        and whether any did."""
         upstream = where.upstream
         raw = await upstream.get_descriptor(where.tool_id, segment, language, relative)
         wrapper = self._validate(upstream, FileWrapper, raw, what)
@@ -319,7 +343,7 @@ class Federation:
             content = await upstream.get_plain_descriptor(
                 where.tool_id, segment, language, relative
             )
-        return content, verify(upstream.name, what, content, wrapper.checksum)
+        return wrapper, content, verify(upstream.name, what, content, wrapper.checksum)
 
     async def files(self, where: Located, version: str, language: Language) -> list[ToolFile]:
         raw = await self._with_version(
@@ -329,21 +353,22 @@ class Federation:
             lambda item: self._valid_item(where.upstream, ToolFile, item), raw
         )
 
-    async def tests(self, where: Located, version: str, language: Language) -> list[FileWrapper]:
+    async def tests(
+        self, where: Located, version: str, language: Language
+    ) -> tuple[list[FileWrapper], bool]:
+        """The test files, each with a ``sha-256`` checksum; and whether the upstream
+        gave every one a checksum of its own."""
         raw = await self._with_version(
             where, version, lambda seg: where.upstream.get_tests(where.tool_id, seg, language)
         )
-        return [
-            present_wrapper(w, None) for w in self._validate_list(where.upstream, FileWrapper, raw)
-        ]
+        return _checksummed(self._validate_list(where.upstream, FileWrapper, raw))
 
-    async def containerfile(self, where: Located, version: str) -> list[FileWrapper]:
+    async def containerfile(self, where: Located, version: str) -> tuple[list[FileWrapper], bool]:
+        """As :meth:`tests`, for the containerfiles."""
         raw = await self._with_version(
             where, version, lambda seg: where.upstream.get_containerfile(where.tool_id, seg)
         )
-        return [
-            present_wrapper(w, None) for w in self._validate_list(where.upstream, FileWrapper, raw)
-        ]
+        return _checksummed(self._validate_list(where.upstream, FileWrapper, raw))
 
     async def zip(self, where: Located, version: str, language: Language) -> ZipArchive:
         """A zip of the version's files: the upstream's own, or built from its files."""
@@ -570,6 +595,23 @@ def build_federation(config: GatewayConfig, identity: Identity) -> Federation:
     """A federation over ``config``'s upstreams: one client (and HTTP session) each."""
     upstreams = [make_upstream(u, USER_AGENT) for u in config.upstreams]
     return Federation(config, upstreams, identity)
+
+
+def _checksummed(wrappers: list[FileWrapper]) -> tuple[list[FileWrapper], bool]:
+    vouched = bool(wrappers) and all(w.checksum for w in wrappers)
+    return [present_wrapper(with_sha256(w), None) for w in wrappers], vouched
+
+
+def _latest(versions: Sequence[ToolVersion]) -> ToolVersion:
+    """What ``latest`` means when no version is called so: the only version; else the
+    one updated last (``meta_version``, when every version has a comparable one); else
+    the one the upstream lists last (registries list versions oldest first)."""
+    if len(versions) == 1:
+        return versions[0]
+    stamps = [v.meta_version for v in versions]
+    if all(stamps) and len({len(s or "") for s in stamps}) == 1:
+        return max(versions, key=lambda v: v.meta_version or "")
+    return versions[-1]
 
 
 def _zip_files(files: list[tuple[str, bytes]]) -> bytes:

@@ -3,7 +3,8 @@
 Ids become namespaced, and every self URL is rewritten so that following it
 goes through the gateway:
 
-* ``Tool.id`` is ``{upstream}:{id}``; ``Tool.url`` the gateway's ``/tools/{id}``.
+* ``Tool.id`` is ``{upstream}:{id}``; ``Tool.url`` the gateway's ``/tools/{id}``;
+  ``Tool.aliases`` gains the other spellings clients can send (see :mod:`gateway.ids`).
 * ``ToolVersion.url`` is the gateway URL of the version, addressed by the
   segment the upstream understands (its ``name`` on Dockstore, its ``id``
   elsewhere). A ``ToolVersion.id`` of Dockstore's ``{tool}:{version}`` form
@@ -21,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..ids import gateway_id, quote_segment
+from ..ids import client_spellings, gateway_id, quote_segment
 from ..trs.models import FileWrapper, Tool, ToolClass, ToolVersion
 from ..trs.types import Language
 from ..upstream import Upstream
@@ -71,9 +72,11 @@ def present_version(
 
 def present_tool(upstream: Upstream, raw: Tool, links: Links) -> Tool:
     gid = gateway_id(upstream.name, raw.id)
+    aliases = list(dict.fromkeys([*raw.aliases, *client_spellings(upstream.name, raw.id)]))
     return raw.model_copy(
         update={
             "id": gid,
+            "aliases": aliases,
             "url": links.tool(gid),
             "toolclass": canonical_class(raw.toolclass),
             "versions": [present_version(upstream, raw.id, v, links) for v in raw.versions],
