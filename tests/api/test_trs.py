@@ -282,3 +282,31 @@ async def test_control_characters_in_filters_are_a_400(client: Any, param: str) 
     response = await client.get("/ga4gh/trs/v2/tools", params={param: "a\r\nX-Evil: 1"})
     assert response.status == 400
     assert "control characters" in (await response.json())["message"]
+
+
+async def test_every_listed_spelling_reaches_the_tool(client: Any) -> None:
+    tool = await (await client.get(f"/ga4gh/trs/v2/tools/{ENC}")).json()
+    spellings = [a for a in tool["aliases"] if a.startswith(("#workflow/", "demo~"))]
+    assert len(spellings) == 2
+    for spelling in spellings:
+        found = await client.get(f"/ga4gh/trs/v2/tools/{quote(spelling, safe='')}")
+        assert found.status == 200
+        assert (await found.json())["id"] == TOOL
+    # cwltool's split of demo:demo-cwl-wordcount:1.0.0, as cwltool sends it.
+    split = "/api/ga4gh/v2/tools/demo/versions/demo-cwl-wordcount%3A1.0.0/CWL/files"
+    listing = await client.get(split)
+    assert listing.status == 200
+    files = await listing.json()
+    assert all(f["checksum"]["type"] == "sha-256" for f in files)
+
+
+@pytest.mark.parametrize("limit", [1, 5])
+async def test_the_final_page_carries_last_page_even_when_empty(client: Any, limit: int) -> None:
+    response = await client.get("/ga4gh/trs/v2/tools", params={"limit": str(limit)})
+    pages = 1
+    while "next_page" in response.headers:
+        assert "last_page" not in response.headers
+        response = await client.session.get(URL(response.headers["next_page"], encoded=True))
+        pages += 1
+    assert response.headers["last_page"] == response.headers["self_link"]
+    assert pages >= 5 // limit
