@@ -169,3 +169,24 @@ def test_empty_cursor_secret_means_derive_one() -> None:
 def test_upstream_names_that_spell_identity_keys_are_refused(name: str) -> None:
     with pytest.raises(ConfigError, match="reserved"):
         parse_config(f"upstreams: [{{name: {name}, url: 'https://x.example'}}]", "t.yaml")
+
+
+@pytest.mark.parametrize("name", ["github.com", "gitlab.com", "bitbucket.org"])
+def test_upstream_names_that_would_capture_dockstore_ids_are_refused(name: str) -> None:
+    with pytest.raises(ConfigError, match=r"#workflow/.*would be read"):
+        parse_config(f"upstreams: [{{name: {name}, url: 'https://x.example'}}]", "t.yaml")
+
+
+def test_redirect_origins_must_be_origins() -> None:
+    with pytest.raises(ConfigError, match="origin only"):
+        parse_config(
+            "upstreams: [{name: a, url: 'https://a.example', "
+            "allow_redirects_to: ['https://cdn.example/path']}]",
+            "t.yaml",
+        )
+    config = parse_config(
+        "upstreams: [{name: a, url: 'https://a.example', "
+        "allow_redirects_to: ['HTTPS://CDN.example:8443']}]",
+        "t.yaml",
+    )
+    assert config.upstreams[0].allow_redirects_to == ["https://cdn.example:8443"]
