@@ -112,13 +112,15 @@ class TieredCache:
         self.redis = redis
         self.stats = CacheStats()
         self._inflight: dict[str, asyncio.Task[Entry]] = {}
+        self._reads: dict[str, asyncio.Task[Entry | None]] = {}
+        """Redis reads under way, by key: concurrent lookups of a key share one read."""
         self._background: set[asyncio.Task[None]] = set()
 
     async def fetch(self, key: str, fill: FillFn) -> Lookup:
         now = time.time()
         entry, source = self.memory.get(key, now), Tier.MEMORY
         if entry is None and self.redis is not None:
-            entry, source = await self._from_redis(key), Tier.REDIS
+            entry, source = await self._read_once(key), Tier.REDIS
             if entry is not None:
                 self.memory.set(key, entry)
         if entry is not None:
@@ -139,6 +141,16 @@ class TieredCache:
     def _counted(self, lookup: Lookup) -> Lookup:
         self.stats.count(lookup.status, lookup.source)
         return lookup
+
+    async def _read_once(self, key: str) -> Entry | None:
+        """The Redis entry of ``key``, read once for every lookup of it meanwhile."""
+        task = self._reads.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._from_redis(key))
+            self._reads[key] = task
+            task.add_done_callback(lambda _: self._reads.pop(key, None))
+        # Shielded: one client going away must not cancel the read the others await.
+        return await asyncio.shield(task)
 
     async def _from_redis(self, key: str) -> Entry | None:
         assert self.redis is not None

@@ -123,19 +123,28 @@ class RedisStore:
             client_name=client_name,
         )
         self._client = aioredis.Redis(connection_pool=self._pool)
+        # One connection stays free for the purge subscription; the others serve calls,
+        # which take a turn before their time starts, so a busy pool is never "down".
+        self._turns = asyncio.Semaphore(max(1, pool_size - 1))
         self.state = RedisState()
         self._skip_until = 0.0
 
     # -- the guarded call ------------------------------------------------------
 
     async def _call(self, call: Awaitable[T], what: str) -> T | None:
-        """Run one Redis call; ``None`` if Redis is failing (and say so)."""
+        """Run one Redis call; ``None`` if Redis is failing (and say so).
+
+        A call first waits for a free connection (at most ``pool_size - 1`` calls run
+        at once); only the call itself is bounded by ``timeout``, so waiting for a
+        busy pool is never taken for Redis being down.
+        """
         if time.monotonic() < self._skip_until:
             if asyncio.iscoroutine(call):
                 call.close()
             return None
         try:
-            result = await asyncio.wait_for(call, self.timeout)
+            async with self._turns:
+                result = await asyncio.wait_for(call, self.timeout)
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed(f"{what}: {type(exc).__name__}: {exc}".strip(": "))
             return None

@@ -362,3 +362,31 @@ async def test_lifetimes_follow_checksums_and_production_flags(
 
 def max_age(response: Any) -> int:
     return int(response.headers["Cache-Control"].split("max-age=")[1].split(",")[0])
+
+
+async def test_a_burst_of_cold_requests_reads_redis_once_and_fills_once(
+    dockstore: Any, gateway: GatewayFactory, private_redis: Any
+) -> None:
+    """500 concurrent requests for one cold key: the Redis reads are coalesced, so the
+    burst needs a handful of Redis commands, not one per request, and never looks
+    like Redis failing (which would turn off the cross-process fill lock)."""
+    import redis as sync_redis
+
+    registry, entry, _ = dockstore
+    registry.delay = 0.5
+    client = await gateway(
+        [entry],
+        cache={"redis_url": private_redis.url, "redis_pool_size": 8},
+        health={"probe_interval": 3600},
+    )
+    with sync_redis.Redis.from_url(private_redis.url) as admin:
+        admin.config_resetstat()
+        before = upstream_calls(registry)
+        answers = await asyncio.gather(*(client.get(PLAIN) for _ in range(500)))
+        assert [a.status for a in answers] == [200] * 500
+        stats = admin.info("commandstats")
+    assert upstream_calls(registry) - before == 1
+    gets = stats.get("cmdstat_get", {}).get("calls", 0)
+    assert 1 <= gets <= 5, stats
+    ready = await (await client.get("/health/ready")).json()
+    assert ready["redis"]["status"] == "ok"
