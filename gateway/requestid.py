@@ -8,8 +8,8 @@ request, and added to every log line written while serving it.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from contextvars import ContextVar
 
 __all__ = ["HEADER", "REQUEST_ID", "accept_request_id"]
@@ -26,4 +26,4 @@ def accept_request_id(value: str | None) -> str:
     """``value`` if it is a sane request id, else a new one."""
     if value is not None and _SANE.fullmatch(value):
         return value
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()

@@ -215,7 +215,9 @@ class Federation:
             self.identity.observe(name, raw)
             return present_tool(upstream, tool, links)
         # A very large tool: its versions are checked in batches, its keys in a thread.
-        keys = asyncio.ensure_future(asyncio.to_thread(self.identity.keys_of_tool, name, raw))
+        keys = asyncio.ensure_future(
+            asyncio.to_thread(self.identity.keys_of_tool, name, raw, remember=False)
+        )
         head = self._validate(upstream, Tool, {**raw, "versions": []}, f"tool {where.tool_id!r}")
 
         def version(item: Any) -> ToolVersion:

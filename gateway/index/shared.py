@@ -22,10 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
+
+import orjson
+from cachetools import LRUCache
 
 from ..background import Supervised
 from ..identity.keys import IdentityIndex, gw_key, keys_for_tool
@@ -37,6 +41,8 @@ log = logging.getLogger(__name__)
 
 SYNC_INTERVAL = 1.0
 """Seconds between two exchanges with Redis (writing ours, reading others' changes)."""
+KEYS_SEEN = 100_000
+"""Tool bodies whose identity keys are remembered."""
 MAX_TWINS = 50
 """Twins listed per tool; an identity group larger than this is reported cut short."""
 INLINE_BUILD_LIMIT = 0.01
@@ -70,6 +76,7 @@ class Identity:
         self._building: asyncio.Task[None] | None = None
         self.store = store
         self._dirty: set[str] = set()
+        self._keys_seen: LRUCache[tuple[str, bytes], frozenset[str]] = LRUCache(KEYS_SEEN)
         self._twins_view: IdentityIndex | None = None
         self._twins: dict[str, list[str]] = {}
         """Sorted twins by gateway id, for the view they were computed on."""
@@ -175,16 +182,31 @@ class Identity:
         if keys is not None:
             self.record(f"{upstream}:{raw['id']}", keys)
 
-    def keys_of_tool(self, upstream: str, raw: Mapping[str, Any]) -> set[str] | None:
+    def keys_of_tool(
+        self, upstream: str, raw: Mapping[str, Any], *, remember: bool = True
+    ) -> set[str] | None:
         """The identity keys of a raw ``Tool`` (``None`` if it has none usable).
 
-        Pure: safe to compute in a thread for a very large tool, then
-        :meth:`record` on the event loop.
+        Computed once per tool body: listings and harvests show the same bodies
+        again and again, so the keys are remembered by the body's digest. Safe to
+        call in a thread only with ``remember=False`` (the memory is the loop's).
         """
+        fingerprint = None
+        if remember:
+            try:
+                digest = hashlib.blake2b(orjson.dumps(raw), digest_size=16).digest()
+                fingerprint = (upstream, digest)
+            except TypeError:  # not JSON-like: computed, not remembered
+                pass
+        if fingerprint is not None and fingerprint in self._keys_seen:
+            return set(self._keys_seen[fingerprint])
         try:
-            return keys_for_tool(upstream, raw, upstreams=self.names)
+            keys = keys_for_tool(upstream, raw, upstreams=self.names)
         except ValueError:
             return None
+        if fingerprint is not None:
+            self._keys_seen[fingerprint] = frozenset(keys)
+        return keys
 
     def record(self, gid: str, keys: set[str]) -> None:
         """Store ``keys`` as the identity keys of tool ``gid`` (if they changed)."""

@@ -89,8 +89,7 @@ def access_middleware(runtime: Runtime, metrics: Metrics) -> Middleware:
             seconds = time.perf_counter() - started
             metrics.in_flight.dec()
             route = route_label(request)
-            metrics.http_requests.labels(route, request.method, str(status)).inc()
-            metrics.http_duration.labels(route, request.method).observe(seconds)
+            metrics.request_served(route, request.method, status, seconds)
             if generation.config.logging.access_log:
                 _log_access(request, response, status, route, seconds, request_id)
             REQUEST_ID.reset(token)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import (
@@ -50,6 +51,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.multiprocess_dir = os.environ.get(MULTIPROC_ENV) or None
+        self._served: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         registry = self.registry = CollectorRegistry()
         self.http_requests = Counter(
             "trs_gateway_http_requests",
@@ -125,6 +127,18 @@ class Metrics:
         self._copied: dict[str, int] = {}
 
     # -- updates -----------------------------------------------------------
+
+    def request_served(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one request; the labelled series are looked up once each, then kept."""
+        key = (route, method, status)
+        series = self._served.get(key)
+        if series is None:
+            series = self._served[key] = (
+                self.http_requests.labels(route, method, str(status)),
+                self.http_duration.labels(route, method),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
     def set_circuit(self, upstream: str, state: Circuit) -> None:
         self.circuit_state.labels(upstream).set(state.gauge_value)
