@@ -87,14 +87,15 @@ EXPOSED_HEADERS = ", ".join(
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error leaves as a TRS ``Error`` JSON body; never a traceback."""
+async def answer_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves as a TRS ``Error`` JSON body, never a traceback; and every answer
+    lets browser portals read it, pagination headers included (CORS)."""
     try:
-        return await handler(request)
+        response = await handler(request)
     except GatewayError as exc:
         if exc.status >= 500:
             log.warning("%s %s: %s", request.method, request.path, exc.message)
-        return json_response(
+        response = json_response(
             {"code": exc.status, "message": exc.message},
             status=exc.status,
             headers={**exc.headers, **NO_STORE},
@@ -107,7 +108,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             message = f"no such resource: {request.path}"
         elif exc.status == 405:
             message = f"method {request.method} is not allowed here; this API is read-only"
-        return json_response(
+        response = json_response(
             {"code": exc.status, "message": message},
             status=exc.status,
             headers={
@@ -117,15 +118,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
     except Exception:
         log.exception("unhandled error serving %s %s", request.method, request.path)
-        return json_response({"code": 500, "message": "internal error"}, status=500)
-
-
-@web.middleware
-async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Let browser portals read the API, including the pagination headers."""
-    response = await handler(request)
-    response.headers.setdefault("Access-Control-Allow-Origin", "*")
-    response.headers.setdefault("Access-Control-Expose-Headers", EXPOSED_HEADERS)
+        response = json_response({"code": 500, "message": "internal error"}, status=500)
+    headers = response.headers
+    if "Access-Control-Allow-Origin" not in headers:
+        headers["Access-Control-Allow-Origin"] = "*"
+    if "Access-Control-Expose-Headers" not in headers:
+        headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
     return response
 
 
@@ -185,7 +183,7 @@ def create_app(config: GatewayConfig, reload_from: ReloadSource | None = None) -
     answers = Answers(cache, identity)
 
     app = web.Application(
-        middlewares=[access_middleware(runtime, metrics), cors_middleware, error_middleware]
+        middlewares=[access_middleware(runtime, metrics), answer_middleware]
     )
     app[RUNTIME] = runtime
     app[STORE] = store

@@ -54,6 +54,7 @@ _MAX_ID = 2048
 WORKFLOW_PREFIX = "#workflow/"
 LATEST = "latest"
 """The version cwltool asks for when the user names none."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SAFE_SPELLING = re.compile(r"(?P<upstream>[a-z0-9][a-z0-9._-]*)~(?P<encoded>[A-Za-z0-9_-]+)")
 
 
@@ -78,7 +79,7 @@ def quote_segment(value: str) -> str:
 
 def check_text(value: str, what: str) -> str:
     """Reject a parameter with control characters, which no registry can hold."""
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    if _CONTROL.search(value) is not None:
         raise BadRequest(f"{what} contains control characters")
     return value
 

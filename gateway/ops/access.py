@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from ..requestid import HEADER, REQUEST_ID, accept_request_id
+from ..requestid import HEADER, REQUEST_ID, RequestIds
 from ..runtime import GENERATION, Runtime
 from .metrics import Metrics
 
@@ -61,9 +61,11 @@ def access_middleware(runtime: Runtime, metrics: Metrics) -> Middleware:
     """The middleware; it takes the generation in force once per request, into
     ``request[GENERATION]``, and counts the request against it."""
 
+    ids = RequestIds()
+
     @web.middleware
     async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
-        request_id = accept_request_id(request.headers.get(HEADER))
+        request_id = ids.accept(request.headers.get(HEADER))
         token = REQUEST_ID.set(request_id)
         generation = runtime.current()
         request[GENERATION] = generation

@@ -48,6 +48,8 @@ _PATTERNS = (
     # scheme://user:password@host
     (re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@/\s]+@"), rf"\1{REDACTED}@"),
 )
+_GATEWAY_MADE = frozenset({"method", "route", "cache", "remote", "request_id"})
+"""Access-log fields the gateway itself produced or checked: no secret can be in them."""
 _TRIGGERS = ("authorization", "bearer", "basic", "token", "://")
 """Words without which none of ``_PATTERNS`` can match."""
 MIN_SECRET = 4
@@ -107,12 +109,20 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, redactor: Redactor) -> None:
         super().__init__()
         self.redactor = redactor
+        self._second = -1
+        self._second_text = ""
+
+    def _timestamp(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:  # formatted once per second, not once per line
+            stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second, self._second_text = second, stamp
+        return f"{self._second_text}.{int(record.msecs):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         scrub = self.redactor.scrub
         line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-            + f".{int(record.msecs):03d}Z",
+            "ts": self._timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": scrub(record.getMessage()),
@@ -123,7 +133,9 @@ class JsonFormatter(logging.Formatter):
             line["request_id"] = request_id
         for key, value in record.__dict__.items():
             if key not in _RECORD_FIELDS and not key.startswith("_"):
-                line[key] = scrub(value) if isinstance(value, str) else value
+                if isinstance(value, str) and key not in _GATEWAY_MADE:
+                    value = scrub(value)
+                line[key] = value
         if record.exc_info:
             line["exception"] = scrub(self.formatException(record.exc_info))
         return orjson.dumps(line, default=lambda v: scrub(str(v))).decode()
@@ -165,6 +177,11 @@ def configure_logging(config: GatewayConfig, level: str | None = None) -> None:
         handler = GatewayLogHandler()
         root.addHandler(handler)
     handler.redactor.learn(secrets_of(config))
+    # Lines carry no caller, thread or process name: not computing them makes every log
+    # call (one per request with the access log on) several microseconds cheaper.
+    logging._srcfile = None  # the documented switch for caller lookup
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     if config.logging.format is LogFormat.JSON:
         handler.setFormatter(JsonFormatter(handler.redactor))
     else:

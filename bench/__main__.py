@@ -1,0 +1,397 @@
+"""Every performance scenario in one go: ``python -m bench [--quick] [--json PATH]``.
+
+Starts, on loopback, lean fake upstreams (``bench/upstream.py``) with the latency
+and catalogue each scenario needs, a private ``redis-server``, ``trs-gateway
+serve`` (1 or 2 workers) and a bare aiohttp server answering the same bytes as
+the baseline. Throughput is measured with ``wrk`` (Debian package ``wrk``; one
+thread, 50 connections); latencies with an aiohttp client. Each figure is
+printed beside its target, and everything is written as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from asyncio.subprocess import Process
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+PYTHON = sys.executable
+BASE = "/ga4gh/trs/v2"
+
+
+@dataclass
+class Result:
+    scenario: str
+    measured: str
+    target: str
+    ok: bool
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_for_port(port: int, path: str = "/", seconds: float = 30) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(int(seconds / 0.05)):
+            try:
+                async with session.get(f"http://127.0.0.1:{port}{path}") as response:
+                    await response.read()
+                    return
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.05)
+    raise RuntimeError(f"nothing answers on port {port}")
+
+
+@contextlib.asynccontextmanager
+async def process(*argv: str, port: int | None, path: str = "/") -> AsyncIterator[Process]:
+    """A child process, once it answers on ``port`` (not waited for when ``None``)."""
+    child = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        if port is not None:
+            await wait_for_port(port, path)
+        yield child
+    finally:
+        child.terminate()
+        try:
+            await asyncio.wait_for(child.wait(), 20)
+        except TimeoutError:
+            child.kill()
+            await child.wait()
+
+
+def upstream(port: int, **options: Any) -> list[str]:
+    argv = [PYTHON, "-m", "bench.upstream", "--port", str(port)]
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        argv += [flag] if value is True else [flag, str(value)]
+    return argv
+
+
+@contextlib.asynccontextmanager
+async def gateway(config: dict[str, Any], workers: int = 1) -> AsyncIterator[tuple[int, int]]:
+    """A ``trs-gateway serve`` process on ``config``; yields its port and pid."""
+    port = free_port()
+    config = {
+        "identity": {"harvest": {"enabled": False}},
+        "health": {"probe_interval": 3600},
+        **config,
+    }
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "gateway.yaml"
+        path.write_text(json.dumps(config))
+        argv = [PYTHON, "-m", "gateway", "serve", "--config", str(path), "--port", str(port)]
+        if workers > 1:
+            argv += ["--workers", str(workers)]
+        async with process(*argv, port=port, path="/health") as child:
+            yield port, child.pid
+
+
+@contextlib.asynccontextmanager
+async def redis_server() -> AsyncIterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is needed (Debian package redis-server)")
+    port = free_port()
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    async with process(*argv, port=None):
+        for _ in range(200):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            await asyncio.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+def wrk(url: str, seconds: int) -> tuple[float, float]:
+    """Requests per second and p99 in ms, from ``wrk -t1 -c50``."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed (Debian package wrk)")
+    out = subprocess.run(
+        ["wrk", "-t1", "-c50", f"-d{seconds}s", "--latency", url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    return rate, p99
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of ``pid`` and its children (workers), in KiB."""
+    total = 0
+    pids = [pid] + [int(p) for p in subprocess.run(
+        ["pgrep", "-P", str(pid)], capture_output=True, text=True
+    ).stdout.split()]  # fmt: skip
+    for one in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
+
+
+def descriptor_url(port: int, tool: int) -> str:
+    return f"http://127.0.0.1:{port}{BASE}/tools/up%3AT{tool:05d}/versions/1/PLAIN_CWL/descriptor"
+
+
+async def fetch(session: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, str], bytes]:
+    async with session.get(url) as response:
+        return response.status, dict(response.headers), await response.read()
+
+
+# -- scenarios -------------------------------------------------------------------------
+
+
+async def hot_hits(seconds: int, redis_url: str | None) -> list[Result]:
+    """A hot descriptor, from memory and (memory off) from Redis, beside a bare server."""
+    up_port = free_port()
+    results = []
+    async with process(*upstream(up_port), port=up_port, path="/service-info"):
+        entry = {"name": "up", "url": f"http://127.0.0.1:{up_port}"}
+        cases = [("memory", {}, 0.70)]
+        if redis_url:
+            cases.append(("redis", {"redis_url": redis_url, "memory_entries": 0}, 0.40))
+        for tier, cache, target in cases:
+            async with gateway({"upstreams": [entry], "cache": cache}) as (port, _):
+                url = descriptor_url(port, 1)
+                async with aiohttp.ClientSession() as session:
+                    status, _, body = await fetch(session, url)
+                    await fetch(session, url)
+                with tempfile.NamedTemporaryFile() as saved:
+                    saved.write(body)
+                    saved.flush()
+                    bare_port = free_port()
+                    bare = [PYTHON, "-m", "bench.bare", str(bare_port), saved.name]
+                    async with process(*bare, port=bare_port):
+                        bare_rate, bare_p99 = wrk(f"http://127.0.0.1:{bare_port}/x", seconds)
+                        rate, p99 = wrk(url, seconds)
+            ratio = rate / bare_rate
+            ok = ratio >= target and (tier != "memory" or p99 <= 5.0)
+            results.append(
+                Result(
+                    f"hot descriptor from {tier}",
+                    f"{rate:,.0f} vs {bare_rate:,.0f} req/s = {ratio:.2f} x bare; p99 {p99:.1f} ms",
+                    f">= {target:.2f} x bare" + (", p99 <= 5 ms" if tier == "memory" else ""),
+                    ok,
+                    {
+                        "rate": rate,
+                        "bare_rate": bare_rate,
+                        "ratio": ratio,
+                        "p99_ms": p99,
+                        "bare_p99_ms": bare_p99,
+                        "status": status,
+                    },
+                )
+            )
+    return results
+
+
+async def fan_out(requests: int) -> list[Result]:
+    """Cold ``/tools?name=`` over 5 upstreams of 100 ms, then with one of them hung."""
+    ports = [free_port() for _ in range(5)]
+    results = []
+    async with contextlib.AsyncExitStack() as stack:
+        for port in ports:
+            await stack.enter_async_context(
+                process(*upstream(port, delay=0.1, tools=200), port=port, path="/service-info")
+            )
+        hung_port = free_port()
+        await stack.enter_async_context(process(*upstream(hung_port, hang=True), port=None))
+        await asyncio.sleep(1.0)
+        healthy = [{"name": f"up{i}", "url": f"http://127.0.0.1:{p}"} for i, p in enumerate(ports)]
+        for label, entries in (
+            ("cold /tools?name= over 5 upstreams of 100 ms", healthy),
+            ("1 of 5 upstreams hung, deadline 1 s", [
+                *healthy[:4], {"name": "hung", "url": f"http://127.0.0.1:{hung_port}"}]),
+        ):  # fmt: skip
+            config = {"upstreams": entries, "federation": {"deadline": 1.0}}
+            async with gateway(config) as (port, _), aiohttp.ClientSession() as session:
+                times, named = [], 0
+                for n in range(requests):
+                    started = time.perf_counter()
+                    _, headers, _ = await fetch(
+                        session, f"http://127.0.0.1:{port}{BASE}/tools?name=tool%20{n}&limit=10"
+                    )
+                    times.append((time.perf_counter() - started) * 1000)
+                    missing = headers.get("X-TRS-Gateway-Missing", "")
+                    named += any(f'"up{i}"' in missing for i in range(5))
+            times.sort()
+            median, p99 = statistics.median(times), times[max(0, int(len(times) * 0.99) - 1)]
+            if label.startswith("cold"):
+                figures = {"median_ms": median, "p99_ms": p99}
+                results.append(
+                    Result(label, f"median {median:.0f} ms", "<= 130 ms", median <= 130, figures)
+                )
+            else:
+                results.append(Result(
+                    label, f"p99 {p99:.0f} ms; healthy named late in {named} of {requests}",
+                    "p99 <= 1100 ms, no healthy upstream named", p99 <= 1100 and named == 0,
+                    {"p99_ms": p99, "healthy_named": named}))  # fmt: skip
+    return results
+
+
+async def stampede(redis_url: str, concurrency: int) -> list[Result]:
+    """Concurrent cold requests for one descriptor, 2 workers sharing Redis."""
+    up_port = free_port()
+    async with process(*upstream(up_port, delay=0.5), port=up_port, path="/service-info"):
+        entry = {"name": "up", "url": f"http://127.0.0.1:{up_port}"}
+        config = {"upstreams": [entry], "cache": {"redis_url": redis_url,
+                  "key_prefix": f"bench{time.time_ns()}"}}  # fmt: skip
+        async with gateway(config, workers=2) as (port, _):
+            before = await upstream_descriptor_requests(up_port)
+            connector = aiohttp.TCPConnector(limit=0)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                answers = await asyncio.gather(
+                    *(fetch(session, descriptor_url(port, 7)) for _ in range(concurrency))
+                )
+            ok_answers = sum(status == 200 for status, _, _ in answers)
+            asked = await upstream_descriptor_requests(up_port) - before
+    return [Result(
+        f"{concurrency} concurrent cold requests for one descriptor, 2 workers, shared Redis",
+        f"{ok_answers}/{concurrency} answered 200; {asked} upstream request(s)",
+        "exactly 1 upstream request", ok_answers == concurrency and asked == 1,
+        {"answered": ok_answers, "upstream_requests": asked})]  # fmt: skip
+
+
+async def upstream_descriptor_requests(port: int) -> int:
+    async with aiohttp.ClientSession() as session:
+        _, _, body = await fetch(session, f"http://127.0.0.1:{port}/_bench/requests")
+    return int(json.loads(body)["descriptor"])
+
+
+async def memory_bound(descriptors: int) -> list[Result]:
+    """Distinct 10 KiB descriptors through a 64 MiB in-process tier: RSS over time."""
+    up_port = free_port()
+    async with process(*upstream(up_port, tools=descriptors, body_kb=10), port=up_port,
+                       path="/service-info"):  # fmt: skip
+        entry = {"name": "up", "url": f"http://127.0.0.1:{up_port}"}
+        cache = {"memory_bytes": 64 * 1024 * 1024, "memory_entries": 1_000_000}
+        async with gateway({"upstreams": [entry], "cache": cache}) as (port, pid):
+            start = rss_kib(pid)
+            samples = []
+            connector = aiohttp.TCPConnector(limit=50)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                gate = asyncio.Semaphore(50)
+
+                async def one(i: int) -> None:
+                    async with gate:
+                        await fetch(session, descriptor_url(port, i))
+
+                step = max(1, descriptors // 20)
+                for first in range(0, descriptors, step):
+                    await asyncio.gather(
+                        *(one(i) for i in range(first, min(descriptors, first + step)))
+                    )
+                    samples.append(rss_kib(pid))
+    peak = (max(samples) - start) / 1024
+    half = samples[len(samples) // 2 :]
+    drift = (half[-1] - half[0]) / 1024
+    return [Result(
+        f"{descriptors:,} distinct 10 KiB descriptors, memory_bytes 64 MiB",
+        f"peak RSS +{peak:.0f} MiB; second half drift {drift:+.0f} MiB",
+        "<= 64 MiB + 80 MiB, flat once full", peak <= 144 and abs(drift) <= 16,
+        {"peak_mib": peak, "drift_mib": drift, "samples_kib": samples})]  # fmt: skip
+
+
+async def walk(tools: int) -> list[Result]:
+    """Walking a merged listing of 3 upstreams of ``tools`` tools, ``limit=1000``, against
+    walking the slowest upstream's own listing the same way (each page takes its
+    upstream 0.25 s, about what a registry takes for 1,000 tools)."""
+    ports = [free_port() for _ in range(3)]
+    async with contextlib.AsyncExitStack() as stack:
+        for port in ports:
+            await stack.enter_async_context(
+                process(*upstream(port, tools=tools, delay=0.25), port=port, path="/service-info")
+            )
+        entries = [{"name": f"up{i}", "url": f"http://127.0.0.1:{p}"} for i, p in enumerate(ports)]
+        config = {"upstreams": entries, "federation": {"max_limit": 1000, "deadline": 60}}
+        async with aiohttp.ClientSession() as session:
+            own = 0.0
+            for port in ports:
+                started = time.perf_counter()
+                url: str | None = f"http://127.0.0.1:{port}/tools?limit=1000"
+                while url:
+                    _, headers, _ = await fetch(session, url)
+                    url = headers.get("next_page")
+                own = max(own, time.perf_counter() - started)
+            async with gateway(config) as (port, _):
+                started = time.perf_counter()
+                url = f"http://127.0.0.1:{port}{BASE}/tools?limit=1000"
+                seen = 0
+                while url:
+                    _, headers, body = await fetch(session, url)
+                    seen += len(json.loads(body))
+                    url = headers.get("next_page")
+                took = time.perf_counter() - started
+    ratio = took / own
+    return [Result(
+        f"walking a merged 3 x {tools:,}-tool listing, limit=1000",
+        f"{took:.2f} s for {seen:,} tools = {ratio:.1f} x the slowest upstream's own walk",
+        "<= 1.2 x", ratio <= 1.2 and seen == 3 * tools,
+        {"seconds": took, "upstream_seconds": own, "ratio": ratio, "tools": seen})]  # fmt: skip
+
+
+async def workers_scaling(seconds: int) -> list[Result]:
+    up_port = free_port()
+    rates = {}
+    async with process(*upstream(up_port), port=up_port, path="/service-info"):
+        entry = {"name": "up", "url": f"http://127.0.0.1:{up_port}"}
+        for workers in (1, 2):
+            async with gateway({"upstreams": [entry]}, workers=workers) as (port, _):
+                async with aiohttp.ClientSession() as session:
+                    for _ in range(4 * workers):
+                        await fetch(session, descriptor_url(port, 3))
+                rates[workers], _ = wrk(descriptor_url(port, 3), seconds)
+    ratio = rates[2] / rates[1]
+    return [Result("2 workers vs 1 on this machine", f"{ratio:.2f} x", ">= 1.6 x", ratio >= 1.6,
+                   {"rates": rates})]  # fmt: skip
+
+
+async def main(args: argparse.Namespace) -> int:
+    seconds = 3 if args.quick else 10
+    results: list[Result] = []
+    async with redis_server() as redis_url:
+        results += await hot_hits(seconds, redis_url)
+        results += await fan_out(10 if args.quick else 20)
+        results += await stampede(redis_url, 500)
+        results += await walk(1_000 if args.quick else 5_000)
+        results += await memory_bound(5_000 if args.quick else 62_000)
+        results += await workers_scaling(seconds)
+    width = max(len(r.scenario) for r in results)
+    for r in results:
+        print(
+            f"{'ok  ' if r.ok else 'MISS'} {r.scenario:<{width}}  {r.measured}  (target {r.target})"
+        )
+    if args.json:
+        text = json.dumps([asdict(r) for r in results], indent=2)
+        await asyncio.to_thread(Path(args.json).write_text, text)
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short runs, small catalogues")
+    parser.add_argument("--json", default="bench/results.json", help="where to write the figures")
+    os.chdir(Path(__file__).resolve().parent.parent)
+    raise SystemExit(asyncio.run(main(parser.parse_args())))
