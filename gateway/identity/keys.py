@@ -583,7 +583,9 @@ def _trs_url_keys(value: Any) -> set[str]:
     ref = parse_trs_url(value)
     if ref is None:
         return set()
-    return {ref.key, *dockstore_trs_url_keys(value)}
+    if ref.host in DOCKSTORE_HOSTS:  # what dockstore_trs_url_keys gives, parsed once
+        return {ref.key, *_dockstore_id_keys(ref.tool_id)}
+    return {ref.key}
 
 
 _URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'()\[\]]+")
@@ -619,12 +621,20 @@ def keys_for_tool(
         keys |= normalise(text, upstreams=names)
     for text in _strings(tool.get("tool_url")):
         keys |= _structural_keys(text)
-    keys |= _trs_url_keys(tool.get("url"))
+    url = tool.get("url")
+    url_keys = _trs_url_keys(url)
+    keys |= url_keys
+    # A version URL below a TRS tool URL names that same tool: its keys are known.
+    below = f"{url}/versions/" if url_keys and isinstance(url, str) else None
     versions = tool.get("versions")
     if isinstance(versions, list):
         for version in versions:
             if isinstance(version, Mapping):
-                keys |= _trs_url_keys(version.get("url"))
+                version_url = version.get("url")
+                known = below is not None and isinstance(version_url, str)
+                if known and str(version_url).startswith(str(below)):
+                    continue
+                keys |= _trs_url_keys(version_url)
     if not any(k.startswith("repo:") for k in keys):
         keys |= _description_repo_keys(tool.get("description"))
     return keys

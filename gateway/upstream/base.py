@@ -90,6 +90,9 @@ class Upstream:
         """Set by the running gateway (its monitor) before the first call."""
         self._turns = asyncio.Semaphore(config.max_connections)
         self._paused_until = 0.0
+        self._sends_next_page = False
+        """Whether this upstream has linked a next page: then a page without a link is
+        its last, and no request has to find that out."""
 
     # -- paths -------------------------------------------------------------
 
@@ -299,7 +302,8 @@ class Upstream:
 
         Item-index offsets, as every known registry but Dockstore uses. A short
         page ends the listing unless the upstream still offers ``next_page``
-        (it capped our limit), in which case the rest is fetched.
+        (it capped our limit), in which case the rest is fetched. A full page
+        ends it too when the upstream links its next pages but linked none.
         """
         items: list[dict[str, JSON]] = []
         params = self.list_params(filters)
@@ -314,9 +318,13 @@ class Upstream:
             if not isinstance(batch, list):
                 raise self.wrong_shape("tool listing", "a list", batch)
             items.extend(t for t in batch if isinstance(t, dict))
+            pages_on = "next_page" in response.headers
+            self._sends_next_page = self._sends_next_page or pages_on
             if len(items) >= count:
-                return RawPage(items[:count], exhausted=False)
-            if not batch or "next_page" not in response.headers:
+                # An upstream known to link its next page, that links none, has no more.
+                ended = self._sends_next_page and not pages_on and len(items) == count
+                return RawPage(items[:count], exhausted=ended)
+            if not batch or not pages_on:
                 return RawPage(items, exhausted=True)
         return RawPage(items, exhausted=False)
 

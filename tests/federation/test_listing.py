@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+from yarl import URL
+
 from tests.conftest import GatewayFactory
 from tests.fakes import FakeTool, FakeVersion, start_registry
 
@@ -59,3 +62,19 @@ async def test_a_hung_upstream_leaves_complete_pages_of_the_healthy_and_is_named
     response = await client.get(url)
     assert "X-TRS-Gateway-Missing" not in response.headers
     assert [t["id"] for t in await response.json()] == [f"hung:h{i:02d}" for i in range(10)]
+
+
+@pytest.mark.parametrize("flavor", ["generic", "workflowhub"])
+async def test_no_next_page_leads_to_an_empty_page_when_the_upstreams_are_known_done(
+    gateway: GatewayFactory, aiohttp_server: Any, flavor: str
+) -> None:
+    # Both link their next pages, so a full page without a link is known to be the last.
+    _, url = await start_registry(aiohttp_server, flavor, tools("t", 10))
+    client = await gateway([{"name": "up", "url": url, "flavor": flavor}])
+    response = await client.get(f"{BASE}/tools", params={"limit": "5"})
+    sizes = [len(await response.json())]
+    while "next_page" in response.headers:
+        response = await client.session.get(URL(response.headers["next_page"], encoded=True))
+        sizes.append(len(await response.json()))
+    assert sizes == [5, 5]
+    assert response.headers["last_page"] == response.headers["self_link"]
