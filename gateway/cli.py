@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -26,6 +27,7 @@ from redis.exceptions import RedisError
 from . import __version__
 from .config import CONFIG_ENV_VAR, GatewayConfig, default_config_path, load_config
 from .errors import ConfigError, GatewayError
+from .ops.logs import RedactingStream, Redactor, secrets_of
 
 __all__ = ["main"]
 
@@ -111,9 +113,16 @@ def summary(config: GatewayConfig) -> str:
 
 
 def _load(path: str | None) -> GatewayConfig | None:
-    """The configuration, or ``None`` after printing every problem to stderr."""
+    """The configuration, or ``None`` after printing every problem to stderr.
+
+    Its secrets are learnt by the redactor of this command's output (see :func:`main`).
+    """
     try:
-        return load_config(path)
+        config = load_config(path)
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, RedactingStream):
+                stream.redactor.learn(secrets_of(config))
+        return config
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -261,6 +270,19 @@ def _identity(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; nothing it prints carries a configured secret or a URL password,
+    redacted exactly as the server's logs are."""
+    redactor = Redactor()
+    with contextlib.ExitStack() as restore:
+        for name in ("stdout", "stderr"):
+            stream = getattr(sys, name)
+            if not isinstance(stream, RedactingStream):
+                setattr(sys, name, RedactingStream(stream, redactor))
+                restore.callback(setattr, sys, name, stream)
+        return _run(argv)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check-config":
         return _check(args.path)

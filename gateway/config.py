@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import yaml
 from pydantic import (
@@ -232,6 +233,13 @@ class UpstreamConfig(_Strict):
         elif parts.scheme == "file":
             if not parts.path:
                 raise ValueError("a file: URL needs a path")
+            root = Path(url2pathname(parts.path))
+            if not root.is_dir():
+                raise ValueError(f"no directory {str(root)!r} (a static TRS tree is a directory)")
+            if not (root / "tools" / "index.json").is_file():
+                raise ValueError(
+                    f"{str(root)!r} holds no tools/index.json: it is not a static TRS tree"
+                )
         else:
             raise ValueError("must be an http://, https:// or file: URL")
         return value.rstrip("/")

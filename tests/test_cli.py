@@ -101,3 +101,41 @@ def test_serve_refuses_an_invalid_config_with_status_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"{path}: extra: unknown key" in result.stderr
     assert f"{path}: upstreams:" in result.stderr
+
+
+SECRET = "s3cret-Pa55word"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check-config", "{config}"],
+        ["cache", "stats", "--config", "{config}"],
+        ["cache", "purge", "--config", "{config}"],
+        ["identity", "stats", "--config", "{config}"],
+        ["identity", "lookup", "x", "--config", "{config}"],
+    ],
+    ids=lambda c: " ".join(c[:2]),
+)
+def test_no_command_prints_a_secret(tmp_path: Path, command: list[str]) -> None:
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        "upstreams:\n"
+        "  - {name: a, url: 'http://127.0.0.1:1', auth: {bearer_token: '${TOKEN}'}}\n"
+        "cache: {redis_url: '${REDIS}', redis_timeout: 0.2}\n"
+    )
+    env = {
+        **os.environ,
+        "TOKEN": f"tok-{SECRET}",
+        "REDIS": f"redis://:{SECRET}@127.0.0.1:1/0",  # nothing listens: commands fail
+    }
+    argv = [part.replace("{config}", str(config)) for part in command]
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", *argv],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert output.strip(), "the command said something"
+    assert SECRET not in output
+    if command[0] == "check-config":
+        assert "redis://:[redacted]@127.0.0.1:1/0" in output

@@ -11,7 +11,7 @@ import pytest
 from gateway.cli import main
 from gateway.config import default_config_path, load_config, parse_config
 from gateway.errors import ConfigError
-from tests.conftest import make_config
+from tests.conftest import DEMO_REGISTRY, make_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -91,7 +91,8 @@ def test_yaml_syntax_error_gives_line_number() -> None:
 
 
 def test_file_urls_resolve_relative_to_the_config_file(tmp_path: Path) -> None:
-    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "tools").mkdir(parents=True)
+    (tmp_path / "tree" / "tools" / "index.json").write_text("[]")
     path = tmp_path / "gw.yaml"
     path.write_text("upstreams:\n  - {name: local, url: 'file:tree', flavor: static}\n")
     config = load_config(path)
@@ -99,8 +100,23 @@ def test_file_urls_resolve_relative_to_the_config_file(tmp_path: Path) -> None:
 
 
 def test_file_url_needs_static_flavor() -> None:
-    found = problems("upstreams:\n  - {name: local, url: 'file:///tmp/x', flavor: dockstore}\n")
+    url = DEMO_REGISTRY.as_uri()
+    found = problems(f"upstreams:\n  - {{name: local, url: '{url}', flavor: dockstore}}\n")
     assert any("flavor: static" in p for p in found)
+
+
+@pytest.mark.parametrize("make", ["nothing", "an empty directory"])
+def test_a_static_tree_that_is_not_there_is_a_config_error(tmp_path: Path, make: str) -> None:
+    tree = tmp_path / "tree"
+    if make == "an empty directory":
+        tree.mkdir()
+    path = tmp_path / "gw.yaml"
+    path.write_text("upstreams:\n  - {name: local, url: 'file:tree', flavor: static}\n")
+    with pytest.raises(ConfigError) as failure:
+        load_config(path)
+    [problem] = failure.value.problems
+    assert "upstreams[0].url" in problem
+    assert ("no directory" if make == "nothing" else "no tools/index.json") in problem
 
 
 @pytest.mark.parametrize(

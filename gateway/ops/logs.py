@@ -17,11 +17,12 @@ A reload adds the new configuration's secrets (old ones stay redacted).
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 import orjson
@@ -32,6 +33,7 @@ from ..requestid import REQUEST_ID
 __all__ = [
     "GatewayLogHandler",
     "JsonFormatter",
+    "RedactingStream",
     "Redactor",
     "TextFormatter",
     "configure_logging",
@@ -103,6 +105,32 @@ class Redactor:
         return text
 
 
+class RedactingStream(io.TextIOBase):
+    """A text stream that scrubs what is written to it, then passes it on: the command
+    line's standard output and error, so no command prints a secret."""
+
+    def __init__(self, stream: TextIO, redactor: Redactor) -> None:
+        self.stream = stream
+        self.redactor = redactor
+
+    def write(self, text: str) -> int:
+        self.stream.write(self.redactor.scrub(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.stream, "encoding", "utf-8")
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record; ``extra=`` fields become keys."""
 
@@ -160,7 +188,10 @@ class GatewayLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The root handler ``serve`` installs; found again by :func:`configure_logging`."""
 
     def __init__(self) -> None:
-        super().__init__(sys.stderr)
+        stream = sys.stderr
+        if isinstance(stream, RedactingStream):  # lines are scrubbed once, by the formatter
+            stream = stream.stream
+        super().__init__(stream)
         self.redactor = Redactor()
 
 

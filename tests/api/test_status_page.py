@@ -23,7 +23,7 @@ from aiohttp import web
 from gateway.api.status import StatusPage, prefers_html, render_page
 from gateway.app import create_app
 from gateway.config import DEFAULT_BASE_PATHS
-from tests.conftest import REPO, GatewayFactory, make_config
+from tests.conftest import DEMO_REGISTRY, REPO, GatewayFactory, make_config
 from tests.fakes import ServerFactory, start_registry
 from tests.samples import dockstore_tools, workflowhub_tools
 
@@ -218,7 +218,7 @@ def test_configuration_cannot_break_out_of_the_page() -> None:
         [
             {
                 "name": "demo",
-                "url": "file:///srv/demo",
+                "url": DEMO_REGISTRY.as_uri(),
                 "flavor": "static",
                 "label": "<b>Demo</b>&</script>",
             }
