@@ -182,9 +182,7 @@ def create_app(config: GatewayConfig, reload_from: ReloadSource | None = None) -
     metrics_route = MetricsRoute(metrics, cache)
     answers = Answers(cache, identity)
 
-    app = web.Application(
-        middlewares=[access_middleware(runtime, metrics), answer_middleware]
-    )
+    app = web.Application(middlewares=[access_middleware(runtime, metrics), answer_middleware])
     app[RUNTIME] = runtime
     app[STORE] = store
     app[CACHE] = cache

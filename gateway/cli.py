@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--worker-id", type=int, help=argparse.SUPPRESS)
 
     check = commands.add_parser("check-config", help="validate a configuration file")
-    check.add_argument("path", metavar="PATH")
+    check.add_argument("path", metavar="PATH", help="the configuration file to check")
 
     cache = commands.add_parser("cache", help="manage the shared (Redis) cache")
     actions = cache.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -75,7 +75,13 @@ def _parser() -> argparse.ArgumentParser:
     warm = actions.add_parser("warm", help="prefetch the files and descriptors of a listing")
     warm.add_argument("--upstream", metavar="NAME", help="only this upstream's tools")
     warm.add_argument("--limit", type=int, metavar="N", help="at most N tools")
-    warm.add_argument("--concurrency", type=int, default=4, metavar="N")
+    warm.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        metavar="N",
+        help="requests the warming gateway makes at once (default 4)",
+    )
     actions.add_parser("stats", help="entries per class and upstream, Redis memory")
     for sub in (purge, warm, actions.choices["stats"]):
         sub.add_argument("--config", metavar="PATH", help=f"as for serve (${CONFIG_ENV_VAR})")

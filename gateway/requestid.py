@@ -36,4 +36,3 @@ class RequestIds:
         if value is not None and _SANE.fullmatch(value):
             return value
         return f"{self.prefix}{next(self.count):016x}"
-

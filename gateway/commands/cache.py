@@ -35,6 +35,12 @@ def purge_target(config: GatewayConfig, upstream: str | None, tool: str | None) 
     if tool is not None:
         ref = split_id(tool, names)
         if ref.upstream is None:
+            prefix, colon, _ = tool.partition(":")
+            if upstream is None and colon and not prefix.startswith("#"):
+                raise ValueError(
+                    f"--tool {tool!r}: no upstream named {prefix!r}; configured: "
+                    f"{', '.join(sorted(names))}"
+                )
             if upstream is None:
                 raise ValueError(f"--tool {tool!r} needs a namespace (<upstream>:<id>)")
             return PurgeRequest(upstream, tool)
@@ -87,6 +93,24 @@ async def _walk(session: aiohttp.ClientSession, base: str) -> AsyncIterator[dict
             url = response.headers.get("next_page")
 
 
+def warming(config: GatewayConfig, upstream: str | None) -> GatewayConfig:
+    """``config`` for the gateway ``cache warm`` runs: only ``upstream`` (when given),
+    no harvest, probes once an hour."""
+    upstreams = config.upstreams
+    if upstream is not None:
+        upstreams = [u for u in upstreams if u.name == upstream]
+        if not upstreams:
+            names = ", ".join(u.name for u in config.upstreams)
+            raise ValueError(f"no upstream named {upstream!r}; configured: {names}")
+    identity = config.identity.model_copy(
+        update={"harvest": config.identity.harvest.model_copy(update={"enabled": False})}
+    )
+    health = config.health.model_copy(update={"probe_interval": 3600.0})
+    return config.model_copy(
+        update={"upstreams": upstreams, "identity": identity, "health": health}
+    )
+
+
 async def warm(
     config: GatewayConfig,
     upstream: str | None = None,
@@ -94,10 +118,14 @@ async def warm(
     concurrency: int = 4,
     out: TextIO = sys.stderr,
 ) -> Counter[str]:
-    """Fetch the files and descriptors of every listed tool through a local gateway."""
+    """Fetch the files and descriptors of every listed tool through a local gateway.
+
+    The local gateway serves the upstreams asked for (``upstream``, or all), with
+    no harvest and no probes of its own: it warms the cache and does nothing else.
+    """
     async with open_store(config):  # refuse early when there is nothing shared to warm
         pass
-    app = create_app(config)
+    app = create_app(warming(config, upstream))
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -274,8 +274,12 @@ class Harvester:
             log.warning("harvest of %s: %s; the next walk starts from the first tool", name, exc)
             progress = self.progress[name] = Progress()
         progress.state = HarvestState.FAILING
-        detail = exc.message if isinstance(exc, GatewayError) else str(exc)
-        progress.last_error = f"{type(exc).__name__}: {detail}"
+        if isinstance(exc, GatewayError):
+            progress.last_error = exc.message  # names the upstream and what went wrong
+        elif isinstance(exc, CorruptProgress):
+            progress.last_error = str(exc)
+        else:
+            progress.last_error = f"unexpected error (a bug, logged): {type(exc).__name__}: {exc}"
         await self._save(name, progress)
 
     def client(self, name: str) -> Upstream:

@@ -33,6 +33,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ..timestamps import iso
 from .keys import KeySpace
 
 __all__ = ["IdentityChanges", "RedisState", "RedisStatus", "RedisStore", "RedisUnavailable"]
@@ -78,8 +79,8 @@ class RedisState:
         return {
             "status": self.status.value,
             "last_error": self.last_error,
-            "last_error_at": self.last_error_at,
-            "last_ok_at": self.last_ok_at,
+            "last_error_at": iso(self.last_error_at),
+            "last_ok_at": iso(self.last_ok_at),
             "consecutive_failures": self.failures,
         }
 

@@ -118,3 +118,27 @@ async def test_cache_commands_need_redis(tmp_path: Path, demo_upstream: dict[str
     for action in ("purge", "warm", "stats"):
         code, _, err = await cli(action, "--config", str(config))
         assert code == 2 and "no cache.redis_url" in err
+
+
+async def test_warming_serves_only_the_upstream_asked_and_never_harvests(
+    demo_upstream: dict[str, Any],
+) -> None:
+    from gateway.commands.cache import warming
+    from tests.conftest import make_config
+
+    config = make_config(
+        [{"name": "other", "url": "http://127.0.0.1:1"}, demo_upstream],
+        identity={"harvest": {"enabled": True}},
+    )
+    warm = warming(config, "demo")
+    assert [u.name for u in warm.upstreams] == ["demo"]
+    assert warm.identity.harvest.enabled is False
+    with pytest.raises(ValueError, match="no upstream named 'nope'"):
+        warming(config, "nope")
+
+
+async def test_purging_a_tool_of_an_unknown_upstream_says_so(setup: Any) -> None:
+    _, _, config = setup
+    code, _, err = await cli("purge", "--tool", "nosuch:foo", "--config", str(config))
+    assert code == 2
+    assert "no upstream named 'nosuch'" in err
