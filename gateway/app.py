@@ -33,13 +33,14 @@ from .errors import GatewayError
 from .federation.core import build_federation
 from .index import Harvester, Identity
 from .ops.access import access_middleware
+from .ops.guard import guard_middleware
 from .ops.metrics import Metrics, MetricsRoute
 from .ops.monitor import Monitor
 from .ops.probes import Prober
 from .ops.reload import Reloader, ReloadSource
 from .requestid import HEADER as REQUEST_ID_HEADER
 from .responses import MISSING_HEADER, NO_STORE, PAGINATION_HEADERS, json_response
-from .runtime import Runtime
+from .runtime import GENERATION, Runtime
 from .store import KeySpace, RedisStore
 
 __all__ = [
@@ -119,12 +120,25 @@ async def answer_middleware(request: web.Request, handler: Handler) -> web.Strea
     except Exception:
         log.exception("unhandled error serving %s %s", request.method, request.path)
         response = json_response({"code": 500, "message": "internal error"}, status=500)
-    headers = response.headers
-    if "Access-Control-Allow-Origin" not in headers:
-        headers["Access-Control-Allow-Origin"] = "*"
-    if "Access-Control-Expose-Headers" not in headers:
-        headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    allowed = _cors_origin(request)
+    if allowed is not None:
+        headers = response.headers
+        if "Access-Control-Allow-Origin" not in headers:
+            headers["Access-Control-Allow-Origin"] = allowed
+            if allowed != "*":
+                headers.add("Vary", "Origin")
+        if "Access-Control-Expose-Headers" not in headers:
+            headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
     return response
+
+
+def _cors_origin(request: web.Request) -> str | None:
+    """The ``Access-Control-Allow-Origin`` for this request (``server.cors_origins``)."""
+    origins = request[GENERATION].config.server.cors_origins
+    if "*" in origins:
+        return "*"
+    origin = request.headers.get("Origin")
+    return origin if origin is not None and origin in origins else None
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -182,7 +196,9 @@ def create_app(config: GatewayConfig, reload_from: ReloadSource | None = None) -
     metrics_route = MetricsRoute(metrics, cache)
     answers = Answers(cache, identity)
 
-    app = web.Application(middlewares=[access_middleware(runtime, metrics), answer_middleware])
+    app = web.Application(
+        middlewares=[access_middleware(runtime, metrics), answer_middleware, guard_middleware]
+    )
     app[RUNTIME] = runtime
     app[STORE] = store
     app[CACHE] = cache

@@ -285,7 +285,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not isinstance(stream, RedactingStream):
                 setattr(sys, name, RedactingStream(stream, redactor))
                 restore.callback(setattr, sys, name, stream)
-        return _run(argv)
+        try:
+            return _run(argv)
+        except BrokenPipeError:
+            # The reader went away (``| head``): say nothing more, as other tools do.
+            if sys.__stdout__ is not None:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+            return 1
 
 
 def _run(argv: Sequence[str] | None) -> int:

@@ -35,6 +35,7 @@ from .identity.keys import parse_crosswalk
 __all__ = [
     "CONFIG_ENV_VAR",
     "DEFAULT_BASE_PATHS",
+    "AccessConfig",
     "AuthConfig",
     "CacheConfig",
     "FederationConfig",
@@ -96,6 +97,50 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _tokens(values: Any, files: Any, where: str) -> list[str]:
+    """The tokens given inline (empty ones dropped) and one per line of each file."""
+    found = [str(t).strip() for t in (values or []) if str(t).strip()]
+    for path in files or []:
+        try:
+            lines = Path(str(path)).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ValueError(f"{where}: cannot read {str(path)!r}: {exc.strerror}") from None
+        found += [line.strip() for line in lines if line.strip()]
+    return found
+
+
+class AccessConfig(_Strict):
+    """Optional bearer tokens (``Authorization: Bearer <token>``).
+
+    With ``tokens`` set, the TRS routes answer only requests carrying one of them
+    (or an operator token). With ``operator_tokens`` set, the operator routes
+    (``/metrics``, ``/health/ready``, the status page at ``/``) answer only those.
+    ``/health`` always answers, for probes. Files hold one token per line
+    (Kubernetes secrets mounted as files); tokens are compared in constant time and
+    never logged.
+    """
+
+    tokens: list[SecretStr] = Field(default_factory=list)
+    token_files: list[str] = Field(default_factory=list)
+    operator_tokens: list[SecretStr] = Field(default_factory=list)
+    operator_token_files: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return {
+            **data,
+            "tokens": _tokens(data.get("tokens"), data.get("token_files"), "token_files"),
+            "operator_tokens": _tokens(
+                data.get("operator_tokens"),
+                data.get("operator_token_files"),
+                "operator_token_files",
+            ),
+        }
+
+
 class ServerConfig(_Strict):
     """Where the gateway listens and how it names itself in links."""
 
@@ -105,6 +150,9 @@ class ServerConfig(_Strict):
     """Origin (and optional prefix) clients reach the gateway at, used in every
     link the gateway writes; ``None`` derives it from each request's Host."""
     base_paths: list[str] = Field(default_factory=lambda: list(DEFAULT_BASE_PATHS))
+    access: AccessConfig = Field(default_factory=AccessConfig)
+    cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    """Origins whose browser pages may read the API; ``*`` for any, ``[]`` for none."""
 
     @field_validator("public_url")
     @classmethod

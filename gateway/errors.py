@@ -5,6 +5,7 @@ HTTP status and a TRS ``Error`` body ``{"code": int, "message": str}``::
 
     GatewayError                 500  something the gateway itself got wrong
     ├── BadRequest               400  the client sent a parameter we cannot use
+    ├── Unauthorized             401  the route needs a bearer token the request lacks
     ├── NotFound                 404  unknown upstream prefix, tool, version or file
     └── UpstreamError            502  an upstream answered, but not usefully
         ├── UpstreamBadResponse  502  ... with garbage (HTML, broken JSON, wrong shape)
@@ -30,6 +31,7 @@ __all__ = [
     "IndexIncomplete",
     "NotFound",
     "Outcome",
+    "Unauthorized",
     "UpstreamBadResponse",
     "UpstreamCircuitOpen",
     "UpstreamError",
@@ -90,6 +92,16 @@ class BadRequest(GatewayError):
     """A query or path parameter is malformed or out of range."""
 
     status = 400
+
+
+class Unauthorized(GatewayError):
+    """The route needs a bearer token this request did not carry."""
+
+    status = 401
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="trs-gateway"'}
 
 
 class NotFound(GatewayError):

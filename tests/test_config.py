@@ -206,3 +206,15 @@ def test_redirect_origins_must_be_origins() -> None:
         "t.yaml",
     )
     assert config.upstreams[0].allow_redirects_to == ["https://cdn.example:8443"]
+
+
+def test_an_unreadable_token_file_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "gw.yaml"
+    path.write_text(
+        "upstreams: [{name: a, url: 'https://a.example'}]\n"
+        f"server: {{access: {{token_files: ['{tmp_path / 'missing'}']}}}}\n"
+    )
+    with pytest.raises(ConfigError) as failure:
+        load_config(path)
+    [problem] = failure.value.problems
+    assert "server.access" in problem and "cannot read" in problem

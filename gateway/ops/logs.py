@@ -67,6 +67,8 @@ def secrets_of(config: GatewayConfig) -> set[str]:
         if upstream.auth.bearer_token is not None:
             found.add(upstream.auth.bearer_token.get_secret_value())
         found.update(v.get_secret_value() for v in upstream.auth.headers.values())
+    access = config.server.access
+    found.update(t.get_secret_value() for t in [*access.tokens, *access.operator_tokens])
     if config.federation.cursor_secret is not None:
         found.add(config.federation.cursor_secret.get_secret_value())
     if config.cache.redis_url:
