@@ -33,7 +33,7 @@ from .errors import GatewayError
 from .federation.core import build_federation
 from .index import Harvester, Identity
 from .ops.access import access_middleware
-from .ops.guard import guard_middleware
+from .ops.guard import guard_middleware, limiter
 from .ops.metrics import Metrics, MetricsRoute
 from .ops.monitor import Monitor
 from .ops.probes import Prober
@@ -197,7 +197,12 @@ def create_app(config: GatewayConfig, reload_from: ReloadSource | None = None) -
     answers = Answers(cache, identity)
 
     app = web.Application(
-        middlewares=[access_middleware(runtime, metrics), answer_middleware, guard_middleware]
+        middlewares=[
+            access_middleware(runtime, metrics),
+            answer_middleware,
+            limiter(store),
+            guard_middleware,
+        ]
     )
     app[RUNTIME] = runtime
     app[STORE] = store

@@ -23,6 +23,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     SecretStr,
     ValidationError,
     field_validator,
@@ -48,6 +49,7 @@ __all__ = [
     "Lifetimes",
     "LogFormat",
     "LoggingConfig",
+    "RateLimitConfig",
     "ServerConfig",
     "ServiceInfoConfig",
     "UpstreamConfig",
@@ -141,6 +143,20 @@ class AccessConfig(_Strict):
         }
 
 
+class RateLimitConfig(_Strict):
+    """A token bucket per client: ``burst`` requests at once, refilled at ``per_second``.
+
+    The client is its bearer token when it sends one, else its address (the first
+    untrusted address of ``X-Forwarded-For`` when the request comes through one of
+    ``server.trusted_proxies``). With Redis configured the buckets are shared by
+    every process and replica. ``/health`` is never limited.
+    """
+
+    per_second: Annotated[float, Field(gt=0)] | None = None
+    """``None``: no limit."""
+    burst: Annotated[int, Field(ge=1, le=100_000)] = 50
+
+
 class ServerConfig(_Strict):
     """Where the gateway listens and how it names itself in links."""
 
@@ -153,6 +169,9 @@ class ServerConfig(_Strict):
     access: AccessConfig = Field(default_factory=AccessConfig)
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])
     """Origins whose browser pages may read the API; ``*`` for any, ``[]`` for none."""
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    """Proxies whose ``X-Forwarded-For`` names the real client (CIDR ranges)."""
 
     @field_validator("public_url")
     @classmethod

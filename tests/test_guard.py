@@ -68,3 +68,23 @@ async def test_cors_allows_only_the_configured_origins(
     anyone = await gateway([demo_upstream])
     response = await anyone.get(TOOL, headers={"Origin": "https://evil.example"})
     assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+async def test_a_client_over_its_rate_gets_429_with_retry_after(
+    gateway: GatewayFactory, demo_upstream: dict[str, Any]
+) -> None:
+    client = await gateway(
+        [demo_upstream],
+        server={"rate_limit": {"per_second": 0.01, "burst": 3}, "trusted_proxies": ["127.0.0.0/8"]},
+    )
+    statuses = [(await client.get(TOOL)).status for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    limited = await client.get(TOOL)
+    assert limited.status == 429
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert (await limited.json())["code"] == 429
+    assert (await client.get("/health")).status == 200, "probes are never limited"
+    # Another client: by its token, or by the address a trusted proxy forwards.
+    assert (await client.get(TOOL, headers=bearer("someone"))).status == 200
+    forwarded = {"X-Forwarded-For": "203.0.113.9, 127.0.0.1"}
+    assert (await client.get(TOOL, headers=forwarded)).status == 200

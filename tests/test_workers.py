@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -123,3 +124,43 @@ def test_two_workers_serve_one_port_share_metrics_restart_and_stop_cleanly(
     assert process.returncode == 0, output
     assert not [pid for pid in seen if alive(pid)], "no worker outlives the supervisor"
     assert "exited with status -9; restarting it" in output
+
+
+def test_rate_limits_are_shared_by_two_workers_through_redis(
+    tmp_path: Path, redis_url: str
+) -> None:
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "upstreams": [{"name": "demo", "url": DEMO_REGISTRY.as_uri(), "flavor": "static"}],
+                "cache": {"redis_url": redis_url, "key_prefix": f"rate{time.time_ns()}"},
+                "server": {"rate_limit": {"per_second": 0.01, "burst": 5}},
+                "identity": {"harvest": {"enabled": False}},
+            }
+        )
+    )
+    port = free_port()
+    log = tmp_path / "serve.log"
+    argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
+    argv += ["--port", str(port), "--workers", "2"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_listening(port, process, log)
+        statuses, workers = [], set()
+        for _ in range(40):
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{TOOL}")
+            try:
+                with urllib.request.urlopen(request, timeout=20) as response:
+                    statuses.append(response.status)
+                    workers.add(response.headers["X-Request-ID"][:16])
+            except urllib.error.HTTPError as error:
+                statuses.append(error.code)
+                workers.add(error.headers["X-Request-ID"][:16])
+        assert len(workers) == 2, "both workers answered (their request ids differ)"
+        assert statuses.count(200) == 5, statuses
+        assert statuses.count(429) == 35
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)

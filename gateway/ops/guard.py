@@ -1,24 +1,41 @@
-"""Access control: optional bearer tokens for the TRS routes and for the operator routes.
+"""Access control and rate limits: who may ask, and how often.
+
+Tokens: optional bearer tokens for the TRS routes and for the operator routes.
 
 See :class:`~gateway.config.AccessConfig`. The tokens in force are those of the
 request's generation, so a reload that adds or removes one takes effect for the
 next request. A missing or wrong token is a ``401`` TRS error with
 ``WWW-Authenticate: Bearer``; every configured token is compared, in constant
 time, so the answer's timing tells nothing about which one came close.
+
+Rate limits: a token bucket per client (:class:`~gateway.config.RateLimitConfig`),
+in Redis when it is configured (so every process and replica shares it), in this
+process otherwise or while Redis does not answer. A client over its limit gets
+``429`` with ``Retry-After`` and a TRS error body.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from collections.abc import Awaitable, Callable
+import ipaddress
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
-from pydantic import SecretStr
+from aiohttp.typedefs import Middleware
+from cachetools import LRUCache
+from pydantic import IPvAnyNetwork, SecretStr
 
-from ..errors import Unauthorized
+from ..errors import GatewayError, Unauthorized
 from ..runtime import GENERATION
+from ..store import RedisStore
 
-__all__ = ["OPEN_PATHS", "OPERATOR_PATHS", "guard_middleware"]
+__all__ = ["OPEN_PATHS", "OPERATOR_PATHS", "TooManyRequests", "guard_middleware", "limiter"]
+
+LOCAL_BUCKETS = 100_000
+"""Clients whose buckets one process keeps when it cannot share them through Redis."""
 
 OPEN_PATHS = frozenset({"/health"})
 """Always answered: liveness probes carry no token."""
@@ -58,3 +75,82 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
         if not _any_matches(given, needed):
             raise Unauthorized("the bearer token is not valid here")
     return await handler(request)
+
+
+class TooManyRequests(GatewayError):
+    """The client asked more often than ``server.rate_limit`` allows."""
+
+    status = 429
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"too many requests; try again in {math.ceil(wait)}s")
+        self.wait = wait
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(max(1, math.ceil(self.wait)))}
+
+
+def client_of(request: web.Request, proxies: Sequence[IPvAnyNetwork]) -> str:
+    """Who is asking: a digest of its bearer token, else its address (through trusted
+    proxies, the last address of ``X-Forwarded-For`` that is not one of them)."""
+    token = _bearer(request)
+    if token is not None:
+        return "token:" + hashlib.sha256(token).hexdigest()[:32]
+    address = request.remote or "unknown"
+    if proxies and _trusted(address, proxies):
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+        for hop in reversed([h for h in hops if h]):
+            address = hop
+            if not _trusted(hop, proxies):
+                break
+    return "addr:" + address
+
+
+def _trusted(address: str, proxies: Sequence[IPvAnyNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)
+
+
+class _LocalBuckets:
+    """Token buckets of this process: ``(tokens, when)`` by client."""
+
+    def __init__(self) -> None:
+        self.buckets: LRUCache[str, tuple[float, float]] = LRUCache(LOCAL_BUCKETS)
+
+    def take(self, client: str, per_second: float, burst: int) -> tuple[bool, float]:
+        now = time.monotonic()
+        tokens, when = self.buckets.get(client, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - when) * per_second)
+        if tokens >= 1:
+            self.buckets[client] = (tokens - 1, now)
+            return True, 0.0
+        self.buckets[client] = (tokens, now)
+        return False, (1 - tokens) / per_second
+
+
+def limiter(store: RedisStore | None) -> Middleware:
+    """The rate-limit middleware, sharing buckets through ``store`` when there is one."""
+    local = _LocalBuckets()
+
+    @web.middleware
+    async def limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+        server = request[GENERATION].config.server
+        rate = server.rate_limit
+        if rate.per_second is None or request.path in OPEN_PATHS:
+            return await handler(request)
+        client = client_of(request, server.trusted_proxies)
+        taken = None
+        if store is not None:
+            taken = await store.take_token(client, rate.per_second, rate.burst)
+        if taken is None:
+            taken = local.take(client, rate.per_second, rate.burst)
+        allowed, wait = taken
+        if not allowed:
+            raise TooManyRequests(wait)
+        return await handler(request)
+
+    return limit

@@ -6,6 +6,7 @@ Schema version 1::
     <prefix>:v1:c:listing:<digest>                                     a /tools page or /toolClasses
     <prefix>:v1:lock:<cache key>                                       fill lock of one answer
     <prefix>:v1:purge                                                  pub/sub channel for purges
+    <prefix>:v1:rate:<client>             one client's rate-limit token bucket
     <prefix>:v1:id:tools                  hash: gateway id -> JSON list of its identity keys
     <prefix>:v1:id:changes                stream: one entry per changed gateway id
     <prefix>:v1:id:harvest:<upstream>     hash: one upstream's harvest progress
@@ -104,6 +105,9 @@ class KeySpace:
 
     def harvest_lock(self, upstream: str) -> str:
         return f"{self.root}:id:harvest-lock:{_part(upstream)}"
+
+    def rate_bucket(self, client: str) -> str:
+        return f"{self.root}:rate:{_part(client)}"
 
     @property
     def purge_channel(self) -> str:

@@ -50,6 +50,24 @@ _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+# A token bucket: KEYS[1] holds "tokens timestamp"; ARGV: rate, burst, now (seconds).
+# Answers {allowed (1/0), seconds until a token is there}.
+_TAKE = """
+local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('get', KEYS[1])
+local tokens, stamp = burst, now
+if state then
+  local sep = string.find(state, ' ')
+  tokens = tonumber(string.sub(state, 1, sep - 1))
+  stamp = tonumber(string.sub(state, sep + 1))
+end
+tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
+local allowed, wait = 0, (1 - tokens) / rate
+if tokens >= 1 then tokens, allowed, wait = tokens - 1, 1, 0 end
+redis.call('set', KEYS[1], tostring(tokens) .. ' ' .. tostring(now), 'PX',
+  math.ceil((burst / rate + 1) * 1000))
+return {allowed, tostring(wait)}
+"""
 _EXTEND = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0
@@ -227,6 +245,24 @@ class RedisStore:
 
     async def release_harvest_lease(self, upstream: str, token: str) -> None:
         await self._release(self.keys.harvest_lock(upstream), token)
+
+    # -- rate limits -----------------------------------------------------------
+
+    async def take_token(
+        self, client: str, per_second: float, burst: int
+    ) -> tuple[bool, float] | None:
+        """Take a token from ``client``'s shared bucket: whether one was there, and the
+        seconds until the next one; ``None`` if Redis did not answer."""
+        result: Any = await self._call(
+            self._client.eval(
+                _TAKE, 1, self.keys.rate_bucket(client), per_second, burst, time.time()
+            ),
+            "rate limit",
+        )
+        if result is None:
+            return None
+        allowed, wait = result
+        return bool(int(allowed)), float(wait)
 
     # -- purges ----------------------------------------------------------------
 
