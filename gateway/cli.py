@@ -169,6 +169,63 @@ def _tune_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def _run_server(app: web.Application, config: GatewayConfig, *, reuse_port: bool) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT, with the connection limits of ``server.*``.
+
+    Raises ``OSError`` when the address cannot be listened on.
+    """
+    from .ops.connections import (
+        DESCRIPTOR_MARGIN,
+        accept_forever,
+        guard,
+        listening_socket,
+        raise_descriptor_limit,
+    )
+
+    server = config.server
+    descriptors = raise_descriptor_limit()
+    limit = min(server.max_connections, max(16, descriptors - DESCRIPTOR_MARGIN))
+    if limit < server.max_connections:
+        print(
+            f"server.max_connections {server.max_connections} is above what the "
+            f"file-descriptor limit {descriptors} allows; using {limit}",
+            file=sys.stderr,
+        )
+
+    listener = listening_socket(server.host, server.port, reuse_port=reuse_port)
+
+    async def serve() -> None:
+        runner = web.AppRunner(
+            app, handle_signals=True, access_log=None, keepalive_timeout=server.keepalive_timeout
+        )
+        await runner.setup()
+        stopping = asyncio.Event()
+        accepting = asyncio.create_task(
+            accept_forever(listener, guard(runner, limit, server.header_timeout), stopping)
+        )
+        try:
+            print(f"======== Running on http://{server.host}:{server.port} ========", flush=True)
+            await asyncio.Event().wait()
+        finally:
+            stopping.set()
+            accepting.cancel()
+            await asyncio.gather(accepting, return_exceptions=True)
+            listener.close()
+            await runner.cleanup()
+
+    loop = asyncio.new_event_loop()
+    main = loop.create_task(serve())
+    try:
+        loop.run_until_complete(main)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
+    finally:
+        main.cancel()
+        loop.run_until_complete(asyncio.gather(main, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
 def _serve(args: argparse.Namespace) -> int:
     from .app import create_app
     from .ops.logs import configure_logging
@@ -204,14 +261,11 @@ def _serve(args: argparse.Namespace) -> int:
     if args.worker_id is not None:
         app.cleanup_ctx.append(watch_parent(os.getppid()))
     _tune_collector()
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        reuse_port=args.worker_id is not None,
-        access_log=None,
-        print=lambda line: print(line, flush=True),
-    )
+    try:
+        _run_server(app, config, reuse_port=args.worker_id is not None)
+    except OSError as exc:
+        print(f"trs-gateway serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

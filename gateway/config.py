@@ -172,6 +172,13 @@ class ServerConfig(_Strict):
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
     """Proxies whose ``X-Forwarded-For`` names the real client (CIDR ranges)."""
+    header_timeout: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    """Seconds a new connection has to send a complete request before it is closed."""
+    keepalive_timeout: Annotated[float, Field(ge=0, le=3600)] = 15.0
+    """Seconds an idle keep-alive connection stays open."""
+    max_connections: Annotated[int, Field(ge=1, le=1_000_000)] = 4096
+    """Connections open at once (kept below the file-descriptor limit); see
+    :mod:`gateway.ops.connections` for what happens beyond."""
 
     @field_validator("public_url")
     @classmethod

@@ -1,0 +1,114 @@
+"""Connection hygiene of ``serve``: an idle flood under a low descriptor limit locks no one out."""
+
+from __future__ import annotations
+
+import json
+import resource
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.conftest import DEMO_REGISTRY, free_port
+
+DESCRIPTOR = "/ga4gh/trs/v2/tools/demo%3Ademo-cwl-wordcount/versions/1.0.0/PLAIN_CWL/descriptor"
+
+
+def timed_get(port: int, path: str) -> tuple[int, float]:
+    started = time.monotonic()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+        response.read()
+        return response.status, time.monotonic() - started
+
+
+def test_an_idle_flood_under_256_descriptors_leaves_health_and_hits_answering(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "upstreams": [{"name": "demo", "url": DEMO_REGISTRY.as_uri(), "flavor": "static"}],
+                "identity": {"harvest": {"enabled": False}},
+                "server": {"header_timeout": 30},
+            }
+        )
+    )
+    port = free_port()
+    log = tmp_path / "serve.log"
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    with log.open("wb") as out:
+        argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
+        process = subprocess.Popen(
+            [*argv, "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, preexec_fn=low_limit,
+        )  # fmt: skip
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(200):
+            try:
+                timed_get(port, "/health")
+                break
+            except OSError:
+                time.sleep(0.05)
+        assert timed_get(port, DESCRIPTOR)[0] == 200  # now cached
+        for _ in range(1000):
+            sock = socket.socket()
+            sock.settimeout(5)
+            try:
+                sock.connect(("127.0.0.1", port))
+            except OSError:
+                sock.close()
+                continue
+            idle.append(sock)
+        time.sleep(0.5)
+        for path in ("/health", DESCRIPTOR, "/health", DESCRIPTOR):
+            status, took = timed_get(port, path)
+            assert status == 200 and took < 1.0, (path, status, took)
+        assert process.poll() is None, log.read_text()
+    finally:
+        for sock in idle:
+            sock.close()
+        process.terminate()
+        process.wait(30)
+    text = log.read_text()
+    assert "out of system resource" not in text
+    assert "file-descriptor limit 256" in text
+
+
+def test_a_half_sent_request_is_closed_after_the_header_timeout(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "upstreams": [{"name": "demo", "url": DEMO_REGISTRY.as_uri(), "flavor": "static"}],
+                "identity": {"harvest": {"enabled": False}},
+                "server": {"header_timeout": 1},
+            }
+        )
+    )
+    port = free_port()
+    argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
+    process = subprocess.Popen(
+        [*argv, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(200):
+            try:
+                timed_get(port, "/health")
+                break
+            except OSError:
+                time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # no end of headers
+            started = time.monotonic()
+            assert sock.recv(1024) == b"", "the server closed the connection"
+            assert 0.5 < time.monotonic() - started < 5
+    finally:
+        process.terminate()
+        process.wait(30)
