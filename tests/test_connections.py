@@ -112,3 +112,53 @@ def test_a_half_sent_request_is_closed_after_the_header_timeout(tmp_path: Path) 
     finally:
         process.terminate()
         process.wait(30)
+
+
+def test_requests_the_http_parser_refuses_get_a_trs_error_and_one_log_line(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "upstreams": [{"name": "demo", "url": DEMO_REGISTRY.as_uri(), "flavor": "static"}],
+                "identity": {"harvest": {"enabled": False}},
+            }
+        )
+    )
+    port = free_port()
+    log = tmp_path / "serve.log"
+    argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*argv, "--port", str(port)], stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        for _ in range(200):
+            try:
+                timed_get(port, "/health")
+                break
+            except OSError:
+                time.sleep(0.05)
+        for request in (
+            b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
+            b"GET /tools/" + b"x" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n",
+        ):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(request)
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.split()[1] == b"400", head
+            assert b"application/json" in head
+            error = json.loads(body)
+            assert error["code"] == 400 and error["message"].startswith("malformed HTTP")
+    finally:
+        process.terminate()
+        process.wait(30)
+    text = log.read_text()
+    assert text.count("refused a malformed request") == 3
+    assert "Traceback" not in text

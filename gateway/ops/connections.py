@@ -69,6 +69,41 @@ def raise_descriptor_limit() -> int:
     return soft
 
 
+class TrsRequestHandler(RequestHandler):
+    """aiohttp's connection handler, answering what its HTTP parser refuses (a 100 KB
+    header, 200 headers, a malformed request line) as a TRS ``Error`` JSON body, logged
+    as one line rather than a traceback."""
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status >= 500:
+            log.error("error serving a request from %s", request.remote, exc_info=exc)
+            text = "internal error"
+        else:
+            text = _reason(exc, message)
+            log.info("refused a malformed request from %s: %s", request.remote, text)
+        if request.writer.output_size > 0:
+            raise ConnectionError("the response had begun; the error cannot be sent")
+        response = web.Response(
+            status=status,
+            body=orjson.dumps({"code": status, "message": text}),
+            content_type="application/json",
+            headers={"Cache-Control": "no-store"},
+        )
+        response.force_close()
+        return response
+
+
+def _reason(exc: BaseException | None, message: str | None) -> str:
+    detail = getattr(exc, "message", None) or message or str(exc or "") or "bad request"
+    return "malformed HTTP request: " + " ".join(str(detail).split())[:200]
+
+
 class _Shed(asyncio.Protocol):
     """Answers 503 and closes: for a connection beyond the limit with every slot busy."""
 
@@ -102,7 +137,9 @@ class ConnectionGuard:
         if self.full() and not self.make_room():
             self.shed += 1
             return _Shed()
-        handler: RequestHandler = self.server()
+        server = self.server
+        # aiohttp makes its own handler class; this one differs only in its error page.
+        handler = TrsRequestHandler(server, loop=server._loop, **server._kwargs)
         loop = asyncio.get_running_loop()
         loop.call_later(self.header_timeout, self._unless_asked, handler)
         return handler
