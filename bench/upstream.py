@@ -5,7 +5,8 @@
 Tools are ``T00000`` .. with one version ``1``; ``/tools`` pages by item offset and
 sends ``next_page``; every descriptor is ``--body-kb`` KiB of CWL-looking text, distinct
 per tool (so a cache holds one entry each). ``--hang`` never answers anything.
-``GET /_bench/requests`` tells how many descriptor and listing requests it served.
+``GET /_bench/requests`` tells how many descriptor and listing requests it served;
+``GET /_bench/fault?mode=ok|error|hang`` changes how it answers from then on.
 """
 
 from __future__ import annotations
@@ -39,10 +40,13 @@ def tool(i: int, base: str) -> dict[str, object]:
 def make_app(delay: float, tools: int, body_kb: int, hang: bool) -> web.Application:
     filler = ("# " + "x" * 78 + "\n") * max(1, body_kb * 1024 // 81)
     counts = {"descriptor": 0, "tools": 0}
+    fault = {"mode": "hang" if hang else "ok"}
 
     async def pause() -> None:
-        if hang:
+        if fault["mode"] == "hang":
             await asyncio.sleep(3600)
+        if fault["mode"] == "error":
+            raise web.HTTPInternalServerError()
         if delay:
             await asyncio.sleep(delay)
 
@@ -84,8 +88,13 @@ def make_app(delay: float, tools: int, body_kb: int, hang: bool) -> web.Applicat
     async def requests_seen(request: web.Request) -> web.Response:
         return web.json_response(counts)
 
+    async def set_fault(request: web.Request) -> web.Response:
+        fault["mode"] = request.query.get("mode", "ok")
+        return web.json_response(fault)
+
     app = web.Application()
     app.router.add_get("/_bench/requests", requests_seen)
+    app.router.add_get("/_bench/fault", set_fault)
     app.router.add_get("/service-info", service_info)
     app.router.add_get("/tools", listing)
     app.router.add_get("/tools/{id}", one_tool)
