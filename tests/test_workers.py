@@ -126,7 +126,7 @@ def test_two_workers_serve_one_port_share_metrics_restart_and_stop_cleanly(
     assert "exited with status -9; restarting it" in output
 
 
-def test_rate_limits_are_shared_by_two_workers_through_redis(
+def test_tokens_and_rate_limits_hold_across_two_workers_sharing_redis(
     tmp_path: Path, redis_url: str
 ) -> None:
     config = tmp_path / "gateway.yaml"
@@ -135,7 +135,10 @@ def test_rate_limits_are_shared_by_two_workers_through_redis(
             {
                 "upstreams": [{"name": "demo", "url": DEMO_REGISTRY.as_uri(), "flavor": "static"}],
                 "cache": {"redis_url": redis_url, "key_prefix": f"rate{time.time_ns()}"},
-                "server": {"rate_limit": {"per_second": 0.01, "burst": 5}},
+                "server": {
+                    "rate_limit": {"per_second": 0.01, "burst": 5},
+                    "access": {"tokens": ["reader-token"]},
+                },
                 "identity": {"harvest": {"enabled": False}},
             }
         )
@@ -149,8 +152,9 @@ def test_rate_limits_are_shared_by_two_workers_through_redis(
     try:
         wait_listening(port, process, log)
         statuses, workers = [], set()
-        for _ in range(40):
-            request = urllib.request.Request(f"http://127.0.0.1:{port}{TOOL}")
+        for attempt in range(44):
+            headers = {} if attempt % 11 == 0 else {"Authorization": "Bearer reader-token"}
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{TOOL}", headers=headers)
             try:
                 with urllib.request.urlopen(request, timeout=20) as response:
                     statuses.append(response.status)
@@ -159,6 +163,8 @@ def test_rate_limits_are_shared_by_two_workers_through_redis(
                 statuses.append(error.code)
                 workers.add(error.headers["X-Request-ID"][:16])
         assert len(workers) == 2, "both workers answered (their request ids differ)"
+        # Without a token: 401 from either worker; with it, one bucket shared by both.
+        assert [statuses[i] for i in range(0, 44, 11)] == [401] * 4
         assert statuses.count(200) == 5, statuses
         assert statuses.count(429) == 35
     finally:
