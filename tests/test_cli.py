@@ -114,6 +114,8 @@ SECRET = "s3cret-Pa55word"
         ["cache", "purge", "--config", "{config}"],
         ["identity", "stats", "--config", "{config}"],
         ["identity", "lookup", "x", "--config", "{config}"],
+        ["identity", "harvest", "--config", "{config}"],
+        ["cache", "warm", "--config", "{config}"],
     ],
     ids=lambda c: " ".join(c[:2]),
 )
