@@ -8,6 +8,8 @@ One module per concern:
 * :mod:`.metrics`: the Prometheus metrics and ``/metrics``;
 * :mod:`.logs`: JSON or text log lines, with secrets redacted;
 * :mod:`.access`: the outermost middleware: request ids, request metrics, the access log;
+* :mod:`.guard`: bearer tokens for the TRS and operator routes, and per-client rate limits;
+* :mod:`.connections`: ``serve``'s connection limits, header timeout and descriptor limit;
 * :mod:`.reload`: reloading the configuration on SIGHUP;
 * :mod:`.workers`: ``serve --workers N``, the supervisor of worker processes.
 
