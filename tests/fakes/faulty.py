@@ -53,6 +53,8 @@ from aiohttp.test_utils import TestServer
 from aiohttp.web_protocol import RequestHandler
 from yarl import URL
 
+from tests.samples import WORDCOUNT_MAIN, WORDCOUNT_WC
+
 from . import ServerFactory
 from .catalog import FakeFile, FakeTool, FakeVersion
 from .common import HTML_PAGE, Handler, RecordedRequest, json_response, page_link, parse_int
@@ -87,35 +89,8 @@ BOMB_INFLATED_BYTES = 200 * 1024 * 1024
 HUGE_LISTING_SIZE = 100_000
 TRICKLE_INTERVAL = 0.5
 
-MAIN_CWL = """\
-cwlVersion: v1.2
-class: Workflow
-inputs:
-  text: File
-outputs:
-  count:
-    type: File
-    outputSource: count/line_count
-steps:
-  count:
-    run: tools/wc.cwl
-    in:
-      text: text
-    out: [line_count]
-"""
-
-WC_CWL = """\
-cwlVersion: v1.2
-class: CommandLineTool
-baseCommand: [wc, -l]
-inputs:
-  text: File
-stdin: $(inputs.text.path)
-stdout: line_count.txt
-outputs:
-  line_count:
-    type: stdout
-"""
+MAIN_CWL, WC_CWL = WORDCOUNT_MAIN, WORDCOUNT_WC
+"""The wordcount workflow of the other fakes: a primary descriptor importing tools/wc.cwl."""
 
 # Required fields per TRS 2.0.1; "nulls" keeps these (except the ids and versions).
 TOOL_REQUIRED = frozenset({"organization", "toolclass", "url"})
