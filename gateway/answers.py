@@ -197,14 +197,7 @@ class Answers:
         ``negotiated``: the URL has other representations chosen by ``Accept``
         (JSON, plain text, zip), so the answer carries ``Vary: Accept``.
         """
-        key = self.cache.keys.answer(
-            kind,
-            where.upstream.name,
-            where.tool_id,
-            version,
-            None if language is None else str(language),
-            path,
-        )
+        key = self._key(kind, where, version, language, path)
         transform = self._add_tool_aliases(where.gid) if kind is AnswerKind.TOOL else None
         budget = ask.generation.config.federation.budget
 
@@ -225,6 +218,20 @@ class Answers:
                 ", ".join(f'<{ask.links.tool(gid)}>; rel="alternate"' for gid in where.alternatives)
             )
         return answer
+
+    def _key(
+        self,
+        kind: AnswerKind,
+        where: Located,
+        version: str | None = None,
+        language: Language | None = None,
+        path: str | None = None,
+    ) -> str:
+        """The cache key of an answer about the located tool."""
+        dtype = None if language is None else str(language)
+        return self.cache.keys.answer(
+            kind, where.upstream.name, where.tool_id, version, dtype, path
+        )
 
     def _add_tool_aliases(self, gid: str) -> Transform:
         """A transform adding tool ``gid``'s identity aliases to its answer.
@@ -375,9 +382,7 @@ class Answers:
         """
         immutable = checksummed
         if not immutable:
-            key = self.cache.keys.answer(
-                AnswerKind.VERSION, where.upstream.name, where.tool_id, version
-            )
+            key = self._key(AnswerKind.VERSION, where, version)
             try:
                 lookup = await self.cache.fetch(
                     key, lambda: self._version_fill(ask, where, version)
@@ -471,14 +476,7 @@ class Answers:
             relative = item.path
             if item.file_type is FileType.PRIMARY_DESCRIPTOR and "://" in (item.path or ""):
                 relative = None
-            key = self.cache.keys.answer(
-                AnswerKind.PLAIN,
-                where.upstream.name,
-                where.tool_id,
-                version,
-                str(language),
-                relative,
-            )
+            key = self._key(AnswerKind.PLAIN, where, version, language, relative)
             try:
                 async with turns:
                     lookup = await self.cache.fetch(

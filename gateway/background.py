@@ -20,7 +20,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from typing import Any
 
 __all__ = ["Step", "Supervised", "TaskState"]
 
@@ -118,10 +117,3 @@ class Supervised:
                 return
             self.state = TaskState.IDLE
             delay = next_in
-
-    def report(self) -> dict[str, Any]:
-        return {
-            "state": self.state.value,
-            "failures": self.failures,
-            "last_error": self.last_error,
-        }

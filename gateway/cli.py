@@ -176,8 +176,8 @@ def _run_server(app: web.Application, config: GatewayConfig, *, reuse_port: bool
     """
     from .ops.connections import (
         DESCRIPTOR_MARGIN,
+        ConnectionGuard,
         accept_forever,
-        guard,
         listening_socket,
         raise_descriptor_limit,
     )
@@ -199,10 +199,10 @@ def _run_server(app: web.Application, config: GatewayConfig, *, reuse_port: bool
             app, handle_signals=True, access_log=None, keepalive_timeout=server.keepalive_timeout
         )
         await runner.setup()
+        assert runner.server is not None  # set up just above
+        admit = ConnectionGuard(runner.server, limit, server.header_timeout)
         stopping = asyncio.Event()
-        accepting = asyncio.create_task(
-            accept_forever(listener, guard(runner, limit, server.header_timeout), stopping)
-        )
+        accepting = asyncio.create_task(accept_forever(listener, admit, stopping))
         try:
             print(f"======== Running on http://{server.host}:{server.port} ========", flush=True)
             await asyncio.Event().wait()

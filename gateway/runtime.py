@@ -53,10 +53,6 @@ class Runtime:
             raise RuntimeError("the gateway is not started yet")
         return self._generation
 
-    @property
-    def started(self) -> bool:
-        return self._generation is not None
-
     def install(self, federation: Federation) -> Generation | None:
         """Make ``federation`` (and its configuration) current; return the generation it
         replaces."""

@@ -22,27 +22,20 @@ import contextlib
 import logging
 import resource
 import socket
-from typing import Any
 
 import orjson
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-__all__ = [
-    "ConnectionGuard",
-    "accept_forever",
-    "guard",
-    "listening_socket",
-    "raise_descriptor_limit",
-]
+__all__ = ["ConnectionGuard", "accept_forever", "listening_socket", "raise_descriptor_limit"]
 
 log = logging.getLogger(__name__)
 
 BACKLOG = 128
-"""Connections the kernel queues, and the most the event loop accepts in one go."""
+"""Connections the kernel queues before the gateway accepts them."""
 DESCRIPTOR_MARGIN = 64 + BACKLOG
-"""Descriptors kept free beyond connections: upstream sockets, Redis, files, logs, and a
-burst of accepts (each holds a descriptor until it is admitted or shed)."""
+"""Descriptors kept free beyond connections: upstream sockets, Redis, files, logs, and
+connections closed to make room (their descriptors are released a moment later)."""
 
 _SHED_BODY = orjson.dumps(
     {"code": 503, "message": "the gateway is at its connection limit; try again shortly"}
@@ -104,55 +97,33 @@ def _reason(exc: BaseException | None, message: str | None) -> str:
     return "malformed HTTP request: " + " ".join(str(detail).split())[:200]
 
 
-class _Shed(asyncio.Protocol):
-    """Answers 503 and closes: for a connection beyond the limit with every slot busy."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if isinstance(transport, asyncio.WriteTransport):
-            transport.write(_SHED)
-        transport.close()
-
-
 class ConnectionGuard:
-    """Stands in for a runner's ``web.Server`` as the protocol factory of its sites."""
+    """Admits connections for a runner's ``web.Server``: the protocol factory of the
+    accept loop, and the judge of whether a connection fits."""
 
     def __init__(self, server: web.Server, max_connections: int, header_timeout: float) -> None:
         self.server = server
         self.max_connections = max_connections
         self.header_timeout = header_timeout
-        self.shed = 0
-        self.evicted = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.server, name)
 
     def full(self) -> bool:
         return len(self.server.connections) >= self.max_connections
 
     def make_room(self) -> bool:
         """Close the oldest connection serving no request; ``False`` if all are busy."""
-        return self._evict(list(self.server.connections))
-
-    def __call__(self) -> asyncio.Protocol:
-        if self.full() and not self.make_room():
-            self.shed += 1
-            return _Shed()
-        server = self.server
-        # aiohttp makes its own handler class; this one differs only in its error page.
-        handler = TrsRequestHandler(server, loop=server._loop, **server._kwargs)
-        loop = asyncio.get_running_loop()
-        loop.call_later(self.header_timeout, self._unless_asked, handler)
-        return handler
-
-    def _evict(self, handlers: list[RequestHandler]) -> bool:
-        """Close the oldest connection serving no request; ``False`` if all are busy."""
-        for handler in handlers:  # oldest first: the server keeps them in arrival order
+        for handler in self.server.connections:  # oldest first: kept in arrival order
             if not getattr(handler, "_request_in_progress", True):
                 handler.force_close()
                 handler.close()
-                self.evicted += 1
                 return True
         return False
+
+    def __call__(self) -> RequestHandler:
+        server = self.server
+        # aiohttp makes its own handler class; this one differs only in its error page.
+        handler = TrsRequestHandler(server, loop=server._loop, **server._kwargs)
+        asyncio.get_running_loop().call_later(self.header_timeout, self._unless_asked, handler)
+        return handler
 
     def _unless_asked(self, handler: RequestHandler) -> None:
         still_open = handler in self.server.connections
@@ -176,7 +147,6 @@ async def accept_forever(
             await asyncio.sleep(0.1)
             continue
         if guard.full() and not guard.make_room():
-            guard.shed += 1
             with contextlib.suppress(OSError):
                 connection.setblocking(False)
                 connection.send(_SHED)
@@ -199,14 +169,3 @@ def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket
     listener.bind((host, port))
     listener.listen(BACKLOG)
     return listener
-
-
-def guard(runner: web.AppRunner, max_connections: int, header_timeout: float) -> ConnectionGuard:
-    """Put a :class:`ConnectionGuard` between ``runner``'s server and its sites (after
-    ``setup()``, before any site starts)."""
-    server = runner.server
-    if server is None:
-        raise RuntimeError("set the runner up first")
-    guarded = ConnectionGuard(server, max_connections, header_timeout)
-    runner._server = guarded  # type: ignore[assignment]  # the sites read runner.server
-    return guarded

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.clients.test_real_clients import executable, run
+from tests.clients.test_real_clients import run_cwltool, run_toil
 from tests.conftest import GatewayFactory
 from tests.fakes import FakeTool, FakeVersion, start_registry
 from tests.samples import cwl_workflow_version
@@ -93,28 +93,13 @@ def count_of(outdir: Path, name: str) -> str:
     return outputs[0].read_text().split()[0]
 
 
-async def cwltool(root: str, spec: str, job: Path, tmp_path: Path, output_name: str) -> str:
-    outdir = tmp_path / "cwltool-out"
-    code, output = await run(
-        executable("cwltool"),
-        "--outdir",
-        str(outdir),
-        "--add-ga4gh-tool-registry",
-        root,
-        spec,
-        str(job),
-        cwd=tmp_path,
-    )
-    assert code == 0, output
-    return count_of(outdir, output_name)
-
-
 async def test_cwltool_runs_the_listed_namespaced_id(
     setup: tuple[Case, str, Path], tmp_path: Path
 ) -> None:
     case, root, job = setup
     spec = f"{case.upstream}:{case.tool_id}:{case.cwltool_version}"
-    assert await cwltool(root, spec, job, tmp_path, case.output) == case.expected
+    outdir = await run_cwltool(root, spec, job, tmp_path)
+    assert count_of(outdir, case.output) == case.expected
 
 
 async def test_cwltool_runs_the_workflow_spelling(
@@ -122,29 +107,14 @@ async def test_cwltool_runs_the_workflow_spelling(
 ) -> None:
     case, root, job = setup
     spec = f"#workflow/{case.upstream}/{case.tool_id}:{case.cwltool_version}"
-    assert await cwltool(root, spec, job, tmp_path, case.output) == case.expected
+    outdir = await run_cwltool(root, spec, job, tmp_path)
+    assert count_of(outdir, case.output) == case.expected
 
 
 async def test_toil_runs_the_workflow_spelling(
     setup: tuple[Case, str, Path], tmp_path: Path
 ) -> None:
     case, root, job = setup
-    outdir = tmp_path / "toil-out"
-    code, output = await run(
-        executable("toil-cwl-runner"),
-        "--publishWorkflowMetrics",
-        "no",
-        "--no-prepull",
-        "--jobStore",
-        str(tmp_path / "jobstore"),
-        "--workDir",
-        str(tmp_path),
-        "--outdir",
-        str(outdir),
-        f"#workflow/{case.upstream}/{case.tool_id}:{case.version}",
-        str(job),
-        cwd=tmp_path,
-        env={"TOIL_TRS_ROOT": root, "XDG_CACHE_HOME": str(tmp_path / "cache")},
-    )
-    assert code == 0, output
+    spec = f"#workflow/{case.upstream}/{case.tool_id}:{case.version}"
+    outdir = await run_toil(root, spec, job, tmp_path)
     assert count_of(outdir, case.output) == case.expected

@@ -82,10 +82,8 @@ def line_count(outdir: Path) -> str:
     return outputs[0].read_text().strip()
 
 
-async def test_cwltool_runs_a_dockstore_workflow_through_the_gateway(
-    gateway_root: tuple[str, Any], job: Path, tmp_path: Path
-) -> None:
-    root, registry = gateway_root
+async def run_cwltool(root: str, spec: str, job: Path, tmp_path: Path) -> Path:
+    """Run cwltool on TRS id ``spec`` through the gateway at ``root``; its output directory."""
     outdir = tmp_path / "cwltool-out"
     code, output = await run(
         executable("cwltool"),
@@ -93,19 +91,17 @@ async def test_cwltool_runs_a_dockstore_workflow_through_the_gateway(
         str(outdir),
         "--add-ga4gh-tool-registry",
         root,
-        f"{WORKFLOW}:{VERSION}",
+        spec,
         str(job),
         cwd=tmp_path,
     )
     assert code == 0, output
-    assert line_count(outdir) == "3"
-    assert registry.request_count("wc.cwl") >= 1, "the relative import went upstream"
+    return outdir
 
 
-async def test_toil_runs_a_dockstore_workflow_through_the_gateway(
-    gateway_root: tuple[str, Any], job: Path, tmp_path: Path
-) -> None:
-    root, registry = gateway_root
+async def run_toil(root: str, spec: str, job: Path, tmp_path: Path) -> Path:
+    """Run toil-cwl-runner on TRS id ``spec`` through the gateway at ``root``; its output
+    directory."""
     outdir = tmp_path / "toil-out"
     code, output = await run(
         executable("toil-cwl-runner"),
@@ -119,11 +115,28 @@ async def test_toil_runs_a_dockstore_workflow_through_the_gateway(
         str(tmp_path),
         "--outdir",
         str(outdir),
-        f"{WORKFLOW}:{VERSION}",
+        spec,
         str(job),
         cwd=tmp_path,
         env={"TOIL_TRS_ROOT": root, "XDG_CACHE_HOME": str(tmp_path / "cache")},
     )
     assert code == 0, output
+    return outdir
+
+
+async def test_cwltool_runs_a_dockstore_workflow_through_the_gateway(
+    gateway_root: tuple[str, Any], job: Path, tmp_path: Path
+) -> None:
+    root, registry = gateway_root
+    outdir = await run_cwltool(root, f"{WORKFLOW}:{VERSION}", job, tmp_path)
+    assert line_count(outdir) == "3"
+    assert registry.request_count("wc.cwl") >= 1, "the relative import went upstream"
+
+
+async def test_toil_runs_a_dockstore_workflow_through_the_gateway(
+    gateway_root: tuple[str, Any], job: Path, tmp_path: Path
+) -> None:
+    root, registry = gateway_root
+    outdir = await run_toil(root, f"{WORKFLOW}:{VERSION}", job, tmp_path)
     assert line_count(outdir) == "3"
     assert registry.request_count("/CWL/files") >= 2, "Toil listed the files and fetched the zip"
