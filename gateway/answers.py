@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 
 import orjson
 
-from .cache import BASE_MARK, CachePolicy, CacheStatus, Fill, TieredCache
+from .cache import BASE_MARK, CachePolicy, CacheStatus, Entry, Fill, TieredCache
 from .errors import GatewayError, NotFound, UpstreamTimeout
 from .federation.core import Located
 from .federation.present import Links, present_tool
@@ -43,7 +43,7 @@ from .trs.models import Checksum, FileType, ToolFile
 from .trs.types import Language
 from .yielding import map_yielding
 
-__all__ = ["Answer", "Answers", "Ask"]
+__all__ = ["Answer", "Answers", "Ask", "Reuse"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,17 @@ class Ask:
         return Links(self.base)
 
 
+@dataclass(frozen=True, slots=True)
+class Reuse:
+    """What an answer made from a fresh cache entry stays valid for: as long as the
+    in-process tier keeps ``entry`` for ``key`` and, for answers carrying identity
+    aliases, the identity index has seen no change since ``identity_changes``."""
+
+    key: str
+    entry: Entry
+    identity_changes: int | None
+
+
 @dataclass(slots=True)
 class Answer:
     """Everything needed to write the response."""
@@ -84,6 +95,9 @@ class Answer:
     content_type: str
     etag: str
     headers: dict[str, str] = field(default_factory=dict)
+    reuse: Reuse | None = None
+    """Set when the same request may be answered again with the same bytes (see
+    :mod:`gateway.ops.hot`); ``None`` for stale, partial and uncached answers."""
 
 
 Transform = Callable[[bytes], bytes]
@@ -162,12 +176,15 @@ class Answers:
             headers = dict(entry.headers)
         now = time.time()
         tagged = f"{entry.digest} {base}".encode()
+        identity_changes = None
         if transform is not None and entry.content_type.startswith(JSON_TYPE):
+            identity_changes = self.identity.changes
             transformed = transform(body)
             if transformed is not body:
                 body = tagged = transformed
         etag = '"' + hashlib.sha256(tagged).hexdigest()[:32] + '"'
-        fresh = 0.0 if lookup.status is CacheStatus.STALE else entry.fresh_for - entry.age(now)
+        stale = lookup.status is CacheStatus.STALE
+        fresh = 0.0 if stale else entry.fresh_for - entry.age(now)
         partial = MISSING_HEADER in headers
         headers.update(
             {
@@ -178,7 +195,8 @@ class Answers:
                 "Cache-Control": "no-store" if partial else ask.policy.cache_control(fresh),
             }
         )
-        return Answer(body, entry.content_type, etag, headers)
+        reuse = None if stale or partial else Reuse(key, entry, identity_changes)
+        return Answer(body, entry.content_type, etag, headers, reuse)
 
     async def _about(
         self,

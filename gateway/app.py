@@ -33,7 +33,8 @@ from .errors import GatewayError
 from .federation.core import build_federation
 from .index import Harvester, Identity
 from .ops.access import access_middleware
-from .ops.guard import guard_middleware, limiter
+from .ops.guard import guard_middleware
+from .ops.hot import HotAnswers
 from .ops.metrics import Metrics, MetricsRoute
 from .ops.monitor import Monitor
 from .ops.probes import Prober
@@ -46,6 +47,7 @@ from .store import KeySpace, RedisStore
 __all__ = [
     "CACHE",
     "HARVESTER",
+    "HOT",
     "IDENTITY",
     "METRICS",
     "MONITOR",
@@ -65,12 +67,17 @@ STORE: web.AppKey[RedisStore | None] = web.AppKey("store")
 """The Redis store, or ``None`` without ``cache.redis_url``."""
 IDENTITY = web.AppKey("identity", Identity)
 HARVESTER = web.AppKey("harvester", Harvester)
+HOT = web.AppKey("hot", HotAnswers)
+"""Responses ready to be sent again (see :mod:`gateway.ops.hot`)."""
 METRICS = web.AppKey("metrics", Metrics)
 MONITOR = web.AppKey("monitor", Monitor)
 """Health, latencies and circuit breaker of every upstream, by name; outlives reloads."""
 PROBER = web.AppKey("prober", Prober)
 RELOADER = web.AppKey("reloader", Reloader)
 """Present when serving from a file: reloads it on SIGHUP."""
+
+HOT_SHARE = 8
+"""Hot answers hold at most ``cache.memory_bytes / HOT_SHARE`` bytes of bodies."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Context = Callable[[web.Application], AsyncIterator[None]]
@@ -195,13 +202,13 @@ def create_app(config: GatewayConfig, reload_from: ReloadSource | None = None) -
     monitor.on_circuit_open = prober.wake
     metrics_route = MetricsRoute(metrics, cache)
     answers = Answers(cache, identity)
+    hot = HotAnswers(cache, identity, cache_config.memory_bytes // HOT_SHARE)
 
     app = web.Application(
         middlewares=[
-            access_middleware(runtime, metrics),
+            access_middleware(runtime, metrics, hot),
             answer_middleware,
-            limiter(store),
-            guard_middleware,
+            guard_middleware(store),
         ]
     )
     app[RUNTIME] = runtime
@@ -209,6 +216,7 @@ def create_app(config: GatewayConfig, reload_from: ReloadSource | None = None) -
     app[CACHE] = cache
     app[IDENTITY] = identity
     app[HARVESTER] = harvester
+    app[HOT] = hot
     app[METRICS] = metrics
     app[MONITOR] = monitor
     app[PROBER] = prober

@@ -25,7 +25,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from . import __version__
-from .config import CONFIG_ENV_VAR, GatewayConfig, default_config_path, load_config
+from .config import CONFIG_ENV_VAR, EventLoop, GatewayConfig, default_config_path, load_config
 from .errors import ConfigError, GatewayError
 from .ops.logs import RedactingStream, Redactor, secrets_of
 
@@ -169,6 +169,24 @@ def _tune_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def _new_loop(choice: EventLoop) -> asyncio.AbstractEventLoop:
+    """A new event loop of the kind ``server.event_loop`` asks for."""
+    if choice is not EventLoop.ASYNCIO:
+        try:
+            import uvloop
+        except ImportError:
+            if choice is EventLoop.UVLOOP:
+                raise ConfigError(
+                    [
+                        "server.event_loop is uvloop, but uvloop is not installed "
+                        "(pip install 'trs-gateway[fast]')"
+                    ]
+                ) from None
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 def _run_server(app: web.Application, config: GatewayConfig, *, reuse_port: bool) -> None:
     """Serve ``app`` until SIGTERM or SIGINT, with the connection limits of ``server.*``.
 
@@ -204,7 +222,11 @@ def _run_server(app: web.Application, config: GatewayConfig, *, reuse_port: bool
         stopping = asyncio.Event()
         accepting = asyncio.create_task(accept_forever(listener, admit, stopping))
         try:
-            print(f"======== Running on http://{server.host}:{server.port} ========", flush=True)
+            kind = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+            print(
+                f"======== Running on http://{server.host}:{server.port} ({kind}) ========",
+                flush=True,
+            )
             await asyncio.Event().wait()
         finally:
             stopping.set()
@@ -213,7 +235,7 @@ def _run_server(app: web.Application, config: GatewayConfig, *, reuse_port: bool
             listener.close()
             await runner.cleanup()
 
-    loop = asyncio.new_event_loop()
+    loop = _new_loop(server.event_loop)
     main = loop.create_task(serve())
     try:
         loop.run_until_complete(main)
@@ -263,6 +285,9 @@ def _serve(args: argparse.Namespace) -> int:
     _tune_collector()
     try:
         _run_server(app, config, reuse_port=args.worker_id is not None)
+    except ConfigError as exc:
+        print(f"trs-gateway serve: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except OSError as exc:
         print(f"trs-gateway serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1

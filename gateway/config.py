@@ -39,6 +39,7 @@ __all__ = [
     "AccessConfig",
     "AuthConfig",
     "CacheConfig",
+    "EventLoop",
     "FederationConfig",
     "Flavor",
     "GatewayConfig",
@@ -157,6 +158,12 @@ class RateLimitConfig(_Strict):
     burst: Annotated[int, Field(ge=1, le=100_000)] = 50
 
 
+class EventLoop(StrEnum):
+    AUTO = "auto"
+    ASYNCIO = "asyncio"
+    UVLOOP = "uvloop"
+
+
 class ServerConfig(_Strict):
     """Where the gateway listens and how it names itself in links."""
 
@@ -179,6 +186,9 @@ class ServerConfig(_Strict):
     max_connections: Annotated[int, Field(ge=1, le=1_000_000)] = 4096
     """Connections open at once (kept below the file-descriptor limit); see
     :mod:`gateway.ops.connections` for what happens beyond."""
+    event_loop: EventLoop = EventLoop.AUTO
+    """The event loop ``serve`` runs on; ``auto`` is uvloop when it is installed
+    (``pip install 'trs-gateway[fast]'``), else asyncio's own."""
 
     @field_validator("public_url")
     @classmethod

@@ -14,6 +14,7 @@ __all__ = [
     "MISSING_HEADER",
     "NO_STORE",
     "PAGINATION_HEADERS",
+    "etags_of",
     "header_safe",
     "json_response",
     "missing_header_value",
@@ -26,6 +27,11 @@ PAGINATION_HEADERS = ("next_page", "last_page", "self_link", "current_offset", "
 
 NO_STORE = {"Cache-Control": "no-store"}
 """For errors and partial answers: no cache may keep them."""
+
+
+def etags_of(if_none_match: str) -> set[str]:
+    """The entity tags an ``If-None-Match`` value lists (weak ones compared as strong)."""
+    return {t.strip().removeprefix("W/") for t in if_none_match.split(",") if t.strip()}
 
 
 def header_safe(value: str, limit: int = 4096) -> str:

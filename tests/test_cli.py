@@ -57,12 +57,18 @@ federation: {{deadline: 5}}
     return path
 
 
-@pytest.mark.parametrize("how", ["flag", "env"])
+DESCRIPTOR = "/ga4gh/trs/v2/tools/demo%3Ademo-cwl-md5sum/versions/1.0.0/PLAIN_CWL/descriptor"
+
+
+@pytest.mark.parametrize(("how", "loop"), [("flag", "uvloop"), ("env", "asyncio")])
 def test_serve_answers_from_the_demo_registry_with_an_upstream_down(
-    offline_config: Path, how: str, tmp_path: Path
+    offline_config: Path, how: str, loop: str, tmp_path: Path
 ) -> None:
     port = free_port()
     argv = [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    offline_config.write_text(
+        offline_config.read_text().replace("server: {port: 1}", f"server: {{event_loop: {loop}}}")
+    )
     env = dict(os.environ)
     if how == "flag":
         argv += ["--config", str(offline_config)]
@@ -76,6 +82,11 @@ def test_serve_answers_from_the_demo_registry_with_an_upstream_down(
         assert isinstance(body, list)
         assert "demo:demo-cwl-wordcount" in {tool["id"] for tool in body}
         assert '"unreachable";reason="unavailable"' in headers["X-TRS-Gateway-Missing"]
+        caches = []
+        for _ in range(3):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{DESCRIPTOR}") as response:
+                caches.append(response.headers["X-Cache"])
+        assert caches == ["MISS", "HIT", "HIT"]
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -85,7 +96,15 @@ def test_serve_answers_from_the_demo_registry_with_an_upstream_down(
             raise
         finally:
             log.close()
-    assert process.returncode == 0, (tmp_path / "serve.log").read_text()
+    output = (tmp_path / "serve.log").read_text()
+    assert process.returncode == 0, output
+    assert f"Running on http://127.0.0.1:{port} ({loop})" in output
+    access = [json.loads(line) for line in output.splitlines() if '"gateway.access"' in line]
+    assert [(a["path"], a["status"]) for a in access][:1] == [("/ga4gh/trs/v2/tools", 200)]
+    descriptor = [a for a in access if a["path"] == DESCRIPTOR]
+    assert [a["cache"] for a in descriptor] == ["MISS", "HIT", "HIT"]
+    assert all(a["level"] == "info" and a["route"].endswith("/descriptor") for a in descriptor)
+    assert len({a["request_id"] for a in access}) == len(access) == 4
 
 
 def test_serve_refuses_an_invalid_config_with_status_2(tmp_path: Path) -> None:

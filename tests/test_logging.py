@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
 from typing import Any
 
 import pytest
 
-from gateway.ops.logs import JsonFormatter, Redactor, TextFormatter, secrets_of
+from gateway.ops.logs import (
+    ACCESS_FLUSH,
+    ACCESS_LOG,
+    GatewayLogHandler,
+    JsonFormatter,
+    Redactor,
+    TextFormatter,
+    access_writer,
+    secrets_of,
+)
 from tests.conftest import GatewayFactory, free_port, make_config
 from tests.fakes import FakeTool, ServerFactory, start_registry
 from tests.samples import cwl_workflow_version
@@ -131,3 +142,49 @@ def test_secrets_of_a_configuration() -> None:
         cache={"redis_url": "redis://:redispass@redis:6379/0"},
     )
     assert secrets_of(config) == {"bearer-1", "key-2", "cursor-3", "redispass"}
+
+
+async def test_access_lines_are_batched_scrubbed_and_kept_in_order() -> None:
+    handler = GatewayLogHandler()
+    stream = io.StringIO()
+    handler.setStream(stream)
+    handler.redactor.learn({"s3cret-in-a-path"})
+    handler.setFormatter(JsonFormatter(handler.redactor))
+    fields = {"path": "/x/s3cret-in-a-path", "status": 200, "request_id": "r1"}
+    handler.access("GET /x/s3cret-in-a-path 200", fields)
+    handler.access("GET /y 200", {**fields, "path": "/y", "request_id": "r2"})
+    assert stream.getvalue() == "", "access lines wait for their batch"
+    await asyncio.sleep(ACCESS_FLUSH * 2)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["request_id"] for line in lines] == ["r1", "r2"]
+    assert lines[0]["path"] == "/x/[redacted]" and "s3cret" not in stream.getvalue()
+    assert lines[0]["logger"] == "gateway.access" and lines[0]["ts"].endswith("Z")
+
+    handler.access("GET /z 200", {**fields, "request_id": "r3"})
+    record = logging.makeLogRecord({"name": "gateway.x", "levelno": 30, "msg": "later"})
+    handler.handle(record)  # another line: the waiting access line is written first
+    after = [json.loads(line) for line in stream.getvalue().splitlines()][2:]
+    assert [a.get("request_id", a["message"]) for a in after] == ["r3", "later"]
+
+
+async def test_access_lines_go_through_logging_when_another_handler_listens(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    root = logging.getLogger()
+    ours = GatewayLogHandler()
+    ours.setStream(io.StringIO())
+    ours.setFormatter(JsonFormatter(ours.redactor))
+    saved, level = root.handlers[:], root.level
+    root.handlers = [ours]
+    root.setLevel(logging.INFO)
+    try:
+        assert access_writer() is ours
+        root.addHandler(caplog.handler)
+        assert access_writer() is None
+        root.removeHandler(caplog.handler)
+        logging.getLogger(ACCESS_LOG).setLevel(logging.WARNING)
+        assert access_writer() is None, "an access logger quieted by an operator stays quiet"
+    finally:
+        logging.getLogger(ACCESS_LOG).setLevel(logging.NOTSET)
+        root.handlers = saved
+        root.setLevel(level)

@@ -18,7 +18,8 @@ from ..federation.core import Located
 from ..federation.filters import parse_filters
 from ..ids import check_id, check_text
 from ..negotiation import prefers
-from ..responses import json_response
+from ..ops.hot import ANSWERED
+from ..responses import etags_of, json_response
 from ..runtime import GENERATION, Generation
 from ..trs.models import Service, ServiceOrganization, ServiceType
 from ..trs.types import DescriptorType, parse_descriptor_type
@@ -74,13 +75,11 @@ def _limit(request: web.Request, generation: Generation) -> int:
     return min(limit, federation.max_limit)
 
 
-def _etags(value: str) -> set[str]:
-    return {t.strip().removeprefix("W/") for t in value.split(",") if t.strip()}
-
-
 def respond(request: web.Request, answer: Answer) -> web.Response:
-    """The response for ``answer``: ``304`` when the client already has it."""
-    if answer.etag in _etags(request.headers.get("If-None-Match", "")):
+    """The response for ``answer``: ``304`` when the client already has it. The answer
+    is noted on the request, so the access middleware can keep it as a hot answer."""
+    request[ANSWERED] = answer
+    if answer.etag in etags_of(request.headers.get("If-None-Match", "")):
         return web.Response(status=304, headers=answer.headers)
     return web.Response(
         body=answer.body, headers={**answer.headers, "Content-Type": answer.content_type}

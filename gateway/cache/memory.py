@@ -34,6 +34,10 @@ class MemoryTier:
             return None
         return entry
 
+    def holds(self, key: str, entry: Entry) -> bool:
+        """Whether ``entry`` itself is still the one kept for ``key`` (and, if so, used)."""
+        return self._lru.get(key) is entry
+
     def set(self, key: str, entry: Entry) -> None:
         if self.max_entries == 0 or entry.size > self._lru.maxsize:
             return

@@ -138,6 +138,11 @@ class TieredCache:
             raise
         return self._counted(Lookup(fresh, CacheStatus.MISS, Tier.UPSTREAM))
 
+    def still_holds(self, key: str, entry: Entry) -> bool:
+        """Whether the in-process tier still keeps ``entry`` for ``key``: not purged,
+        refreshed or evicted since it was looked up."""
+        return self.memory.holds(key, entry)
+
     def _counted(self, lookup: Lookup) -> Lookup:
         self.stats.count(lookup.status, lookup.source)
         return lookup

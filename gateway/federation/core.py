@@ -61,7 +61,7 @@ from ..yielding import BATCH, map_yielding
 from .cursor import Cursor, query_digest
 from .fanout import fan_out
 from .filters import matches
-from .listing import ListingPage, list_tools
+from .listing import ListingPage, ReadAhead, list_tools
 from .present import (
     Links,
     present_tool,
@@ -126,9 +126,12 @@ class Federation:
         self.cursor_key = config.cursor_key()
         self.identity = identity
         self._owners: TTLCache[str, Located] = TTLCache(maxsize=10000, ttl=600)
+        self.read_ahead = ReadAhead()
+        """Listing tools fetched ahead for walks (see :mod:`gateway.federation.listing`)."""
 
     async def close(self) -> None:
-        """Close every upstream's connections."""
+        """Stop fetching ahead; close every upstream's connections."""
+        await self.read_ahead.close()
         await asyncio.gather(*(u.close() for u in self.upstreams), return_exceptions=True)
 
     # -- finding tools -----------------------------------------------------
@@ -471,6 +474,7 @@ class Federation:
             offset,
             self.deadline,
             self.cursor_key,
+            self.read_ahead,
             observe=self.identity.observe,
         )
 

@@ -28,6 +28,14 @@ All requests share the fan-out deadline (``federation.deadline``):
 
 A stream left out of a page keeps its cursor position, so the next page picks
 it up where it stopped.
+
+Read-ahead (:class:`ReadAhead`): each upstream is asked for a whole page
+(``limit`` tools), not only its share, and the tools a page did not use are
+kept for a short while by where they start; the next page of the walk begins
+with them instead of a request. Once a client is walking (it sent a cursor),
+an upstream whose kept tools will not last two more pages is asked for its
+next tools in the background, so a walk waits on each upstream about as often
+as walking that upstream alone would.
 """
 
 from __future__ import annotations
@@ -36,9 +44,11 @@ import asyncio
 import logging
 from asyncio import FIRST_COMPLETED
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from cachetools import TTLCache
 from pydantic import ValidationError
 
 from ..errors import GatewayError, NotFound, UpstreamBadResponse, UpstreamTimeout
@@ -47,7 +57,7 @@ from ..upstream import UNNEEDED, Upstream
 from .cursor import Cursor, StreamState, query_digest
 from .filters import matches
 
-__all__ = ["ListingPage", "list_tools"]
+__all__ = ["ListingPage", "ReadAhead", "list_tools"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +71,15 @@ SPECULATE_AFTER = 0.25
 rest of the page while the one whose turn it is is still awaited."""
 MIN_REQUEST_TIME = 0.05
 """Least time left for starting a request to an upstream not yet timed in this page."""
+READ_AHEAD_TOOLS = 50_000
+"""Tools fetched ahead that one process keeps, over all walks."""
+READ_AHEAD_SECONDS = 60.0
+"""How long tools fetched ahead stay usable: a walk's next page comes well within it."""
+READ_AHEAD_REQUESTS = 16
+"""Background requests for walks' next tools under way at once, at most."""
+READ_AHEAD_DEPTH = 2
+"""Requests a walk keeps ahead of each upstream: the next one is already under way
+while the page after next is being fetched, so pages rarely wait."""
 
 
 @dataclass(slots=True)
@@ -73,11 +92,99 @@ class ListingPage:
 
 
 @dataclass(slots=True)
+class _Chunk:
+    """Consecutive tools of one upstream's listing (those matching the filters), from
+    some position to ``end``, and whether the listing ends there."""
+
+    tools: list[tuple[int, Tool]]
+    end: int
+    exhausted: bool
+
+
+ChunkKey = tuple[str, str, int]
+"""Upstream, query digest, position of the chunk's first tool."""
+
+
+class ReadAhead:
+    """Tools fetched beyond what a page used, and fetches started for the next page,
+    by where they start. One per federation; bounded in tools, requests and time."""
+
+    def __init__(self, tools: int = READ_AHEAD_TOOLS, seconds: float = READ_AHEAD_SECONDS) -> None:
+        self._kept: TTLCache[ChunkKey, _Chunk] = TTLCache(
+            maxsize=tools, ttl=seconds, getsizeof=lambda chunk: len(chunk.tools) + 1
+        )
+        self._fetching: dict[ChunkKey, asyncio.Task[_Chunk]] = {}
+
+    def keep(self, key: ChunkKey, chunk: _Chunk) -> None:
+        if len(chunk.tools) < self._kept.maxsize:
+            self._kept[key] = chunk
+
+    def take(self, key: ChunkKey) -> _Chunk | asyncio.Task[_Chunk] | None:
+        """The chunk starting at ``key`` (or its fetch under way), given up by the store."""
+        return self._kept.pop(key, None) or self._fetching.pop(key, None)
+
+    def fetch(self, key: ChunkKey, fetch: Callable[[], Coroutine[Any, Any, _Chunk]]) -> None:
+        """Start fetching the chunk at ``key`` in the background, unless it is kept,
+        already under way, or too many fetches are."""
+        if key in self._kept or key in self._fetching or len(self._fetching) >= READ_AHEAD_REQUESTS:
+            return
+        task = asyncio.ensure_future(fetch())
+        self._fetching[key] = task
+
+        def done(finished: asyncio.Task[_Chunk]) -> None:
+            if self._fetching.get(key) is finished:
+                del self._fetching[key]
+                if not finished.cancelled() and finished.exception() is None:
+                    self.keep(key, finished.result())
+            elif not finished.cancelled():
+                finished.exception()  # retrieved: a taker reads it, or no one needs it
+
+        task.add_done_callback(done)
+
+    async def close(self) -> None:
+        tasks = list(self._fetching.values())
+        self._fetching.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._kept.clear()
+
+
+async def _fetch_chunk(
+    upstream: Upstream,
+    filters: Mapping[str, str],
+    observe: Observer | None,
+    start: int,
+    count: int,
+) -> _Chunk:
+    """One request for ``count`` tools of ``upstream``'s listing from position ``start``."""
+    try:
+        page = await upstream.list_tools(filters, start, count)
+    except NotFound as exc:
+        raise UpstreamBadResponse(
+            upstream.name, f"its /tools answered not found ({exc.message})"
+        ) from None
+    tools = []
+    for offset, raw in enumerate(page.items):
+        if observe is not None:
+            observe(upstream.name, raw)
+        tool = _parse(upstream, raw)
+        if tool is not None and matches(tool, filters):
+            tools.append((start + offset, tool))
+    end = start + len(page.items)
+    return _Chunk(tools, end, page.exhausted or not page.items)
+
+
+@dataclass(slots=True)
 class _Stream:
     upstream: Upstream
     order: int
     state: StreamState
     filters: Mapping[str, str]
+    digest: str
+    batch: int
+    """Tools asked for per request: a whole page, so the next page starts with the rest."""
+    ahead: ReadAhead
     observe: Observer | None = None
     fetch_pos: int = 0
     exhausted: bool = False
@@ -100,35 +207,54 @@ class _Stream:
     def can_fetch(self) -> bool:
         return not (self.exhausted or self.failed or self.stalled)
 
+    def key(self, position: int) -> ChunkKey:
+        return (self.upstream.name, self.digest, position)
+
     async def fill(self, need: int, stop_at: float) -> None:
         """Fetch until ``need`` matching tools are buffered, the listing ends, or no
         request could finish before ``stop_at``."""
         loop = asyncio.get_running_loop()
         locally_filtered = any(k not in self.upstream.native for k in self.filters)
         while len(self.buffer) < need and not self.exhausted:
-            if loop.time() + max(self.latency, MIN_REQUEST_TIME) > stop_at:
-                self.stalled = True
-                return
-            count = need - len(self.buffer)
-            if locally_filtered:
-                count = max(count, MIN_FILTERED_BATCH)
-            started = loop.time()
-            try:
-                page = await self.upstream.list_tools(self.filters, self.fetch_pos, count)
-            except NotFound as exc:
-                raise UpstreamBadResponse(
-                    self.upstream.name, f"its /tools answered not found ({exc.message})"
-                ) from None
-            self.latency = loop.time() - started
-            for offset, raw in enumerate(page.items):
-                if self.observe is not None:
-                    self.observe(self.upstream.name, raw)
-                tool = _parse(self.upstream, raw)
-                if tool is not None and matches(tool, self.filters):
-                    self.buffer.append((self.fetch_pos + offset, tool))
-            self.fetch_pos += len(page.items)
-            if page.exhausted or not page.items:
-                self.exhausted = True
+            kept = self.ahead.take(self.key(self.fetch_pos))
+            if isinstance(kept, _Chunk):
+                chunk = kept
+            elif kept is not None:  # shielded: giving up on this page must not waste it
+                chunk = await asyncio.shield(kept)
+            else:
+                if loop.time() + max(self.latency, MIN_REQUEST_TIME) > stop_at:
+                    self.stalled = True
+                    return
+                count = max(need - len(self.buffer), self.batch)
+                if locally_filtered:
+                    count = max(count, MIN_FILTERED_BATCH)
+                started = loop.time()
+                chunk = await _fetch_chunk(
+                    self.upstream, self.filters, self.observe, self.fetch_pos, count
+                )
+                self.latency = loop.time() - started
+            self.buffer.extend(chunk.tools)
+            self.fetch_pos = chunk.end
+            self.exhausted = chunk.exhausted
+
+    def read_ahead(self, walking: bool, share: int) -> None:
+        """Keep what this page did not use; when ``walking``, start fetching what the
+        next pages will need (:data:`READ_AHEAD_DEPTH` requests ahead) unless the kept
+        tools cover two more shares. (A request fetched ahead that the upstream answers
+        short is simply not used: the next page asks again from where it ended.)"""
+        if self.failed is not None:
+            return
+        if self.buffer:
+            chunk = _Chunk(list(self.buffer), self.fetch_pos, self.exhausted)
+            self.ahead.keep(self.key(self.buffer[0][0]), chunk)
+        if walking and not (self.exhausted or self.stalled) and len(self.buffer) < 2 * share:
+            for depth in range(READ_AHEAD_DEPTH):
+                start = self.fetch_pos + depth * self.batch
+                self.ahead.fetch(self.key(start), self._fetcher(start))
+
+    def _fetcher(self, start: int) -> Callable[[], Coroutine[Any, Any, _Chunk]]:
+        upstream, filters, observe, count = self.upstream, self.filters, self.observe, self.batch
+        return lambda: _fetch_chunk(upstream, filters, observe, start, count)
 
     def final_state(self) -> StreamState:
         if self.buffer:
@@ -224,6 +350,7 @@ async def list_tools(
     offset: str | None,
     deadline: float,
     key: bytes,
+    ahead: ReadAhead,
     observe: Observer | None = None,
 ) -> ListingPage:
     """One page of the merged listing of ``upstreams`` (already selected, in order)."""
@@ -231,7 +358,7 @@ async def list_tools(
     digest = query_digest(filters, names)
     states = Cursor.positions(offset, key, digest, names)
     streams = [
-        _Stream(upstream, order, states[upstream.name], filters, observe)
+        _Stream(upstream, order, states[upstream.name], filters, digest, limit, ahead, observe)
         for order, upstream in enumerate(upstreams)
     ]
     loop = asyncio.get_running_loop()
@@ -271,6 +398,9 @@ async def list_tools(
                 stream.stalled = True  # it answered, but no time is left to ask it again
     finally:
         await fetches.drop_the_rest()
+    share = -(-limit // max(1, len(streams)))
+    for stream in streams:
+        stream.read_ahead(offset is not None, share)
     errors = {s.upstream.name: s.failed for s in streams if s.failed is not None}
     final = {s.upstream.name: s.final_state() for s in streams}
     more = picked and not all(state.done for state in final.values())

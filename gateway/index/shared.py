@@ -234,6 +234,11 @@ class Identity:
     # index is regrouped on the spot after a change; a large one in a thread, while
     # the previous view keeps answering, so a harvest never stalls requests.
 
+    @property
+    def changes(self) -> int:
+        """How many times the index has changed: equal counts mean equal answers."""
+        return self._changes
+
     def view(self) -> IdentityIndex:
         """The latest grouped copy of the index (at most one regrouping behind)."""
         if self._view_changes != self._changes:

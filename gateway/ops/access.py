@@ -7,6 +7,8 @@ For every request it
   response;
 * counts the request in flight (metrics, and against the current federation
   so a reload knows when the old one is idle);
+* answers from :class:`~gateway.ops.hot.HotAnswers` when it can, and offers it
+  every other answer;
 * records ``trs_gateway_http_requests_total`` and the duration histogram by
   route template (``/ga4gh/trs/v2/tools/{id}``, not the concrete path);
 * writes one access line (logger ``gateway.access``) when ``logging.access_log``
@@ -27,26 +29,17 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from ..requestid import HEADER, REQUEST_ID, RequestIds
-from ..runtime import GENERATION, Runtime
-from .metrics import Metrics
+from ..runtime import GENERATION, Generation, Runtime
+from .hot import HotAnswers
+from .logs import ACCESS_LOG, access_writer
+from .metrics import Metrics, route_label
 
-__all__ = ["access_middleware", "route_label"]
+__all__ = ["access_middleware"]
 
-ACCESS_LOG = "gateway.access"
 CLIENT_CLOSED = 499
 """Status recorded for a request whose client went away before the answer."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def route_label(request: web.Request) -> str:
-    """The route template that matched, or ``unmatched``: a bounded metric label."""
-    match_info = request.match_info
-    if getattr(match_info, "http_exception", None) is not None:
-        return "unmatched"
-    route = match_info.route
-    resource = route.resource if route is not None else None
-    return resource.canonical if resource is not None else "unmatched"
 
 
 def _bytes(response: web.StreamResponse | None) -> int | None:
@@ -57,9 +50,10 @@ def _bytes(response: web.StreamResponse | None) -> int | None:
     return response.content_length
 
 
-def access_middleware(runtime: Runtime, metrics: Metrics) -> Middleware:
+def access_middleware(runtime: Runtime, metrics: Metrics, hot: HotAnswers) -> Middleware:
     """The middleware; it takes the generation in force once per request, into
-    ``request[GENERATION]``, and counts the request against it."""
+    ``request[GENERATION]``, and counts the request against it. A request ``hot``
+    can answer is answered there, without the rest of the request path."""
 
     ids = RequestIds()
 
@@ -67,19 +61,32 @@ def access_middleware(runtime: Runtime, metrics: Metrics) -> Middleware:
     async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
         request_id = ids.accept(request.headers.get(HEADER))
         token = REQUEST_ID.set(request_id)
+        try:
+            return await serve(request, handler, request_id)
+        finally:
+            REQUEST_ID.reset(token)
+
+    async def serve(request: web.Request, handler: Handler, request_id: str) -> web.StreamResponse:
         generation = runtime.current()
-        request[GENERATION] = generation
         started = time.perf_counter()
+        found = hot.response(request, generation)
+        if found is not None:  # answered at once: nothing to count in flight
+            response, route = found
+            response.headers[HEADER] = request_id
+            finish(request, response, response.status, route, started, generation, request_id)
+            return response
+        request[GENERATION] = generation
         status = 500
-        response: web.StreamResponse | None = None
+        answer: web.StreamResponse | None = None
         metrics.in_flight.inc()
         try:
             with runtime.serving(generation):
-                response = await handler(request)
-            status = response.status
-            if not response.prepared:
-                response.headers[HEADER] = request_id
-            return response
+                answer = await handler(request)
+            hot.remember(request, generation, answer)
+            status = answer.status
+            if not answer.prepared:
+                answer.headers[HEADER] = request_id
+            return answer
         except web.HTTPException as exc:
             status = exc.status
             exc.headers[HEADER] = request_id
@@ -88,13 +95,23 @@ def access_middleware(runtime: Runtime, metrics: Metrics) -> Middleware:
             status = CLIENT_CLOSED
             raise
         finally:
-            seconds = time.perf_counter() - started
             metrics.in_flight.dec()
-            route = route_label(request)
-            metrics.request_served(route, request.method, status, seconds)
-            if generation.config.logging.access_log:
-                _log_access(request, response, status, route, seconds, request_id)
-            REQUEST_ID.reset(token)
+            finish(request, answer, status, route_label(request), started, generation, request_id)
+
+    def finish(
+        request: web.Request,
+        response: web.StreamResponse | None,
+        status: int,
+        route: str,
+        started: float,
+        generation: Generation,
+        request_id: str,
+    ) -> None:
+        """Record the request: its metrics and, if on, its access line."""
+        seconds = time.perf_counter() - started
+        metrics.request_served(route, request.method, status, seconds)
+        if generation.config.logging.access_log:
+            _log_access(request, response, status, route, seconds, request_id)
 
     return access
 
@@ -107,23 +124,24 @@ def _log_access(
     seconds: float,
     request_id: str,
 ) -> None:
-    cache = response.headers.get("X-Cache") if response is not None else None
-    logging.getLogger(ACCESS_LOG).info(
-        "%s %s %d",
-        request.method,
-        request.raw_path,
-        status,
-        extra={
-            "method": request.method,
-            "path": request.raw_path.partition("?")[0],
-            "query": request.query_string or None,
-            "route": route,
-            "status": status,
-            "duration_ms": round(seconds * 1000, 2),
-            "bytes": _bytes(response),
-            "cache": cache,
-            "remote": request.remote,
-            "user_agent": request.headers.get("User-Agent"),
-            "request_id": request_id,
-        },
-    )
+    raw_path = request.raw_path
+    path, _, query = raw_path.partition("?")
+    fields = {
+        "method": request.method,
+        "path": path,
+        "query": query or None,
+        "route": route,
+        "status": status,
+        "duration_ms": round(seconds * 1000, 2),
+        "bytes": _bytes(response),
+        "cache": response.headers.get("X-Cache") if response is not None else None,
+        "remote": request.remote,
+        "user_agent": request.headers.get("User-Agent"),
+        "request_id": request_id,
+    }
+    message = f"{request.method} {raw_path} {status}"
+    writer = access_writer()
+    if writer is not None:
+        writer.access(message, fields)
+    else:
+        logging.getLogger(ACCESS_LOG).info(message, extra=fields)

@@ -28,11 +28,12 @@ from aiohttp.typedefs import Middleware
 from cachetools import LRUCache
 from pydantic import IPvAnyNetwork, SecretStr
 
+from ..config import AccessConfig
 from ..errors import GatewayError, Unauthorized
 from ..runtime import GENERATION
 from ..store import RedisStore
 
-__all__ = ["OPEN_PATHS", "OPERATOR_PATHS", "TooManyRequests", "guard_middleware", "limiter"]
+__all__ = ["OPEN_PATHS", "OPERATOR_PATHS", "TooManyRequests", "guard_middleware", "permits"]
 
 LOCAL_BUCKETS = 100_000
 """Clients whose buckets one process keeps when it cannot share them through Redis."""
@@ -58,23 +59,32 @@ def _any_matches(given: bytes, tokens: list[SecretStr]) -> bool:
     return matched
 
 
-@web.middleware
-async def guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    access = request[GENERATION].config.server.access
-    path = request.path
+def _needed(access: AccessConfig, path: str) -> list[SecretStr]:
+    """The tokens of which a request for ``path`` must bear one (none: it is open)."""
     if path in OPEN_PATHS:
-        return await handler(request)
+        return []
     if path in OPERATOR_PATHS:
-        needed = access.operator_tokens
-    else:
-        needed = [*access.tokens, *access.operator_tokens] if access.tokens else []
+        return access.operator_tokens
+    return [*access.tokens, *access.operator_tokens] if access.tokens else []
+
+
+def permits(request: web.Request, access: AccessConfig) -> bool:
+    """Whether ``request`` may be answered under ``access``."""
+    needed = _needed(access, request.path)
+    if not needed:
+        return True
+    given = _bearer(request)
+    return given is not None and _any_matches(given, needed)
+
+
+def _check_token(request: web.Request, access: AccessConfig) -> None:
+    needed = _needed(access, request.path)
     if needed:
         given = _bearer(request)
         if given is None:
             raise Unauthorized("this gateway needs a bearer token (Authorization: Bearer …)")
         if not _any_matches(given, needed):
             raise Unauthorized("the bearer token is not valid here")
-    return await handler(request)
 
 
 class TooManyRequests(GatewayError):
@@ -132,25 +142,26 @@ class _LocalBuckets:
         return False, (1 - tokens) / per_second
 
 
-def limiter(store: RedisStore | None) -> Middleware:
-    """The rate-limit middleware, sharing buckets through ``store`` when there is one."""
+def guard_middleware(store: RedisStore | None) -> Middleware:
+    """The middleware: first the rate limit (so guessing tokens is limited too), sharing
+    buckets through ``store`` when there is one, then the tokens."""
     local = _LocalBuckets()
 
     @web.middleware
-    async def limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         server = request[GENERATION].config.server
         rate = server.rate_limit
-        if rate.per_second is None or request.path in OPEN_PATHS:
-            return await handler(request)
-        client = client_of(request, server.trusted_proxies)
-        taken = None
-        if store is not None:
-            taken = await store.take_token(client, rate.per_second, rate.burst)
-        if taken is None:
-            taken = local.take(client, rate.per_second, rate.burst)
-        allowed, wait = taken
-        if not allowed:
-            raise TooManyRequests(wait)
+        if rate.per_second is not None and request.path not in OPEN_PATHS:
+            client = client_of(request, server.trusted_proxies)
+            taken = None
+            if store is not None:
+                taken = await store.take_token(client, rate.per_second, rate.burst)
+            if taken is None:
+                taken = local.take(client, rate.per_second, rate.burst)
+            allowed, wait = taken
+            if not allowed:
+                raise TooManyRequests(wait)
+        _check_token(request, server.access)
         return await handler(request)
 
-    return limit
+    return guard

@@ -13,14 +13,23 @@ bearer tokens and auth header values, the cursor secret, the Redis password)
 are replaced by ``[redacted]`` wherever they appear, as are the values of
 ``Authorization`` headers, ``Bearer`` credentials and passwords in URLs.
 A reload adds the new configuration's secrets (old ones stay redacted).
+
+Access lines (one per request) take a shorter road when this handler is the
+only one listening (:func:`access_writer`): formatted straight from their
+fields, without a ``LogRecord``, and written in batches at most
+:data:`ACCESS_FLUSH` seconds apart (or once :data:`ACCESS_BUFFER` bytes are
+waiting, or before any other line), each batch scrubbed as a whole.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
+import os
 import re
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -31,17 +40,27 @@ from ..config import GatewayConfig, LogFormat
 from ..requestid import REQUEST_ID
 
 __all__ = [
+    "ACCESS_LOG",
     "GatewayLogHandler",
     "JsonFormatter",
     "RedactingStream",
     "Redactor",
     "TextFormatter",
+    "access_writer",
     "configure_logging",
     "logging_configured",
     "secrets_of",
 ]
 
+ACCESS_LOG = "gateway.access"
+"""The logger of access lines."""
+ACCESS_FLUSH = 0.2
+"""Seconds an access line may wait to be written with the next ones."""
+ACCESS_BUFFER = 64 * 1024
+"""Characters of access lines written at once, without waiting."""
+
 REDACTED = "[redacted]"
+_PID = os.getpid()
 _RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 _PATTERNS = (
     # Authorization: <anything up to the end of the value>
@@ -149,6 +168,23 @@ class JsonFormatter(logging.Formatter):
             self._second, self._second_text = second, stamp
         return f"{self._second_text}.{int(record.msecs):03d}Z"
 
+    def access_line(self, created: float, message: str, fields: dict[str, Any]) -> str:
+        """An access line with the same keys as a record of it would have (not scrubbed:
+        the handler scrubs access lines a batch at a time)."""
+        second = int(created)
+        if second != self._second:
+            stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second, self._second_text = second, stamp
+        line = {
+            "ts": f"{self._second_text}.{int((created - second) * 1000):03d}Z",
+            "level": "info",
+            "logger": ACCESS_LOG,
+            "message": message,
+            "pid": _PID,
+            **fields,
+        }
+        return orjson.dumps(line).decode()
+
     def format(self, record: logging.LogRecord) -> str:
         scrub = self.redactor.scrub
         line: dict[str, Any] = {
@@ -178,6 +214,12 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.redactor = redactor
 
+    def access_line(self, created: float, message: str, fields: dict[str, Any]) -> str:
+        """An access line as a record of it would be formatted (not scrubbed)."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
+        millis = int((created - int(created)) * 1000)
+        return f"{stamp},{millis:03d} INFO {ACCESS_LOG} [{fields['request_id']}]: {message}"
+
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         request_id = REQUEST_ID.get()
@@ -187,7 +229,10 @@ class TextFormatter(logging.Formatter):
 
 
 class GatewayLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The root handler ``serve`` installs; found again by :func:`configure_logging`."""
+    """The root handler ``serve`` installs; found again by :func:`configure_logging`.
+
+    Besides records, it takes access lines (:meth:`access`) and writes them in batches.
+    """
 
     def __init__(self) -> None:
         stream = sys.stderr
@@ -195,6 +240,70 @@ class GatewayLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
             stream = stream.stream
         super().__init__(stream)
         self.redactor = Redactor()
+        self._access: list[str] = []
+        self._access_size = 0
+        self._flush_soon: asyncio.TimerHandle | None = None
+
+    def access(self, message: str, fields: dict[str, Any]) -> None:
+        """Write one access line, soon."""
+        formatter = self.formatter
+        if not isinstance(formatter, JsonFormatter | TextFormatter):
+            return
+        line = formatter.access_line(time.time(), message, fields)
+        self._access.append(line)
+        self._access_size += len(line)
+        if self._access_size >= ACCESS_BUFFER:
+            self.flush_access()
+        elif self._flush_soon is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush_access()
+            else:
+                self._flush_soon = loop.call_later(ACCESS_FLUSH, self.flush_access)
+
+    def flush_access(self) -> None:
+        """Write the access lines waiting, scrubbed as one text."""
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
+        if not self._access:
+            return
+        lines, self._access, self._access_size = self._access, [], 0
+        text = self.redactor.scrub("\n".join(lines)) + "\n"
+        self.acquire()
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # the stream is gone (shutdown): nothing to do
+            pass
+        finally:
+            self.release()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._access:  # keep lines in the order they happened
+            self.flush_access()
+        super().emit(record)
+
+    def flush(self) -> None:
+        if self._access:
+            self.flush_access()
+        super().flush()
+
+
+def access_writer() -> GatewayLogHandler | None:
+    """The handler to give access lines to directly, or ``None`` when they must go through
+    ``logging`` (another handler listens, as in tests, or the access logger is quieted)."""
+    handlers = logging.getLogger().handlers
+    if len(handlers) != 1:
+        return None
+    handler = handlers[0]
+    if not isinstance(handler, GatewayLogHandler):
+        return None
+    access = logging.getLogger(ACCESS_LOG)
+    if access.handlers or not access.propagate or not access.isEnabledFor(logging.INFO):
+        return None
+    return handler
 
 
 def configure_logging(config: GatewayConfig, level: str | None = None) -> None:

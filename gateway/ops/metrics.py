@@ -46,6 +46,16 @@ SYNC_INTERVAL = 1.0
 """Seconds between two copies of the cache counters when workers share metrics."""
 
 
+def route_label(request: web.Request) -> str:
+    """The route template that matched, or ``unmatched``: a bounded metric label."""
+    match_info = request.match_info
+    if getattr(match_info, "http_exception", None) is not None:
+        return "unmatched"
+    route = match_info.route
+    resource = route.resource if route is not None else None
+    return resource.canonical if resource is not None else "unmatched"
+
+
 class Metrics:
     """Every metric of one gateway process, in one registry."""
 

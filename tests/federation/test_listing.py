@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -78,3 +79,82 @@ async def test_no_next_page_leads_to_an_empty_page_when_the_upstreams_are_known_
         sizes.append(len(await response.json()))
     assert sizes == [5, 5]
     assert response.headers["last_page"] == response.headers["self_link"]
+
+
+def relative(client: Any, link: str) -> str:
+    return link.removeprefix(f"http://{client.host}:{client.port}")
+
+
+async def walk(client: Any, url: str) -> list[list[str]]:
+    """Every page of a walk from ``url``, as lists of ids."""
+    pages = []
+    next_url: str | None = url
+    while next_url:
+        response = await client.get(next_url)
+        assert response.status == 200, await response.text()
+        pages.append([t["id"] for t in await response.json()])
+        link = response.headers.get("next_page")
+        next_url = relative(client, link) if link else None
+    return pages
+
+
+async def test_a_walk_asks_each_upstream_about_as_often_as_walking_it_alone(
+    gateway: GatewayFactory, aiohttp_server: Any
+) -> None:
+    registries = []
+    entries = []
+    sizes = {"a": 40, "b": 35, "c": 12}
+    for name, count in sizes.items():
+        registry, url = await start_registry(aiohttp_server, "generic", tools(name, count))
+        registries.append(registry)
+        entries.append({"name": name, "url": url})
+    client = await gateway(entries, health={"probe_interval": 3600})
+    pages = await walk(client, f"{BASE}/tools?limit=10")
+    ids = [i for page in pages for i in page]
+    expected = {f"{n}:{n}{i:02d}" for n, count in sizes.items() for i in range(count)}
+    assert len(ids) == len(expected) and set(ids) == expected
+    assert [len(p) for p in pages] == [10] * 8 + [7]
+    # Each upstream is asked for whole pages of 10 and its next page ahead of need:
+    # about its own walk's requests (4 for 40 tools), never one per gateway page (9).
+    asked = [r.request_count("/tools") for r in registries]
+    alone = [-(-count // 10) for count in sizes.values()]  # 4, 4, 2
+    assert all(n <= own + 1 for n, own in zip(asked, alone, strict=True)), asked
+    # The order is that of a walk without read-ahead: round-robin by tools given.
+    assert ids[:6] == ["a:a00", "b:b00", "c:c00", "a:a01", "b:b01", "c:c01"]
+
+
+async def test_a_first_page_alone_starts_no_request_ahead(
+    gateway: GatewayFactory, aiohttp_server: Any
+) -> None:
+    registry, url = await start_registry(aiohttp_server, "generic", tools("a", 40))
+    client = await gateway([{"name": "a", "url": url}], health={"probe_interval": 3600})
+    response = await client.get(f"{BASE}/tools?limit=10")
+    assert response.status == 200 and "next_page" in response.headers
+    await asyncio.sleep(0.2)
+    assert registry.request_count("/tools") == 1
+
+
+async def test_a_failing_fetch_ahead_is_named_on_the_page_that_needed_it(
+    gateway: GatewayFactory, aiohttp_server: Any
+) -> None:
+    registry, url = await start_registry(aiohttp_server, "generic", tools("a", 40))
+    _, other_url = await start_registry(aiohttp_server, "generic", tools("b", 40))
+    client = await gateway(
+        [{"name": "a", "url": url}, {"name": "b", "url": other_url}],
+        health={"probe_interval": 3600},
+        federation={"circuit_failures": 100},
+    )
+    first = await client.get(f"{BASE}/tools?limit=10")
+    second = await client.get(relative(client, first.headers["next_page"]))
+    assert second.status == 200 and "X-TRS-Gateway-Missing" not in second.headers
+    registry.mode = "error500"  # the requests ahead started after page 2 fail
+    seen = 0
+    missing = None
+    link: str | None = second.headers["next_page"]
+    while link and missing is None:
+        response = await client.get(relative(client, link))
+        assert response.status == 200
+        seen += 1
+        missing = response.headers.get("X-TRS-Gateway-Missing")
+        link = response.headers.get("next_page")
+    assert missing is not None and missing.startswith('"a"'), missing

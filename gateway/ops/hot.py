@@ -1,0 +1,208 @@
+"""Hot answers: a fresh answer from the in-process tier, ready to be sent again.
+
+A cache hit through the full request path still routes the request, resolves
+its tool, builds the cache key, fills the base URL into the body, hashes an
+ETag and assembles a dozen headers. For the answers asked again and again
+(a platform's workers all fetching one descriptor) that work gives the same
+result every time, so the access middleware remembers the response it sent,
+keyed by what the answer depends on in the request, and sends it again
+directly while it is still what the full path would send:
+
+* the same generation (a reload forgets every hot answer);
+* the in-process tier still holds the very entry it was made from (a purge,
+  a refresh or an eviction forgets it);
+* the entry is still fresh (a stale entry goes the full path, which refreshes it);
+* for answers carrying identity aliases, the identity index has not changed.
+
+Only ``Age``, ``Cache-Control``, ``X-Cache`` and the request id are made per
+request; ``If-None-Match`` is answered ``304`` as the full path does. Requests
+that must take a rate-limit token always go the full path; bearer tokens are
+checked here as they are there (a request that fails the check goes the full
+path, which refuses it).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+from cachetools import LRUCache
+from multidict import CIMultiDict
+
+from ..answers import Answer
+from ..cache import CachePolicy, CacheStatus, Tier, TieredCache
+from ..cache.entry import Entry
+from ..index import Identity
+from ..responses import etags_of
+from ..runtime import Generation
+from .guard import permits
+from .metrics import route_label
+
+__all__ = ["ANSWERED", "HotAnswers"]
+
+ANSWERED = web.RequestKey("answered", Answer)
+"""The answer a TRS handler sent (set by the handler, read by :class:`HotAnswers`)."""
+
+PER_REQUEST = frozenset({"age", "cache-control", "x-cache", "x-cache-source", "x-request-id"})
+"""Headers never remembered: made again per request, or the same for every hot answer."""
+
+Signature = tuple[str, str | None, str | None, str | None]
+
+
+@dataclass(slots=True, eq=False)
+class Hot:
+    """A response the full path sent, and what it stays valid for."""
+
+    generation: Generation
+    key: str
+    entry: Entry
+    identity_changes: int | None
+    body: bytes
+    etag: str
+    headers: CIMultiDict[str]
+    """Every header but ``Age`` and ``Cache-Control`` (and those aiohttp adds)."""
+    route: str
+    """The route template that matched (the metric label of every request answered)."""
+    policy: CachePolicy
+    second: int = -1
+    """The second ``age`` and ``cache_control`` were made for."""
+    age: str = ""
+    cache_control: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """What a generation's configuration means for hot answers, worked out once."""
+
+    generation: Generation
+    usable: bool
+    """No rate limit: no request has to take a token."""
+    by_host: bool
+    """Links are made from the request's host (no ``server.public_url``)."""
+    by_origin: bool
+    """CORS headers depend on the request's ``Origin`` (no ``*``)."""
+    tokens: bool
+    """Requests for TRS routes need a bearer token."""
+
+    @classmethod
+    def of(cls, generation: Generation) -> _Rules:
+        server = generation.config.server
+        return cls(
+            generation,
+            usable=server.rate_limit.per_second is None,
+            by_host=not server.public_url,
+            by_origin="*" not in server.cors_origins,
+            tokens=bool(server.access.tokens),
+        )
+
+
+class HotAnswers:
+    """Remembers responses made from fresh in-process entries and sends them again."""
+
+    def __init__(self, cache: TieredCache, identity: Identity, max_bytes: int) -> None:
+        self.cache = cache
+        self.identity = identity
+        self._hot: LRUCache[Signature, Hot] = LRUCache(
+            maxsize=max(max_bytes, 1), getsizeof=lambda hot: len(hot.body) + 512
+        )
+        self._rules: _Rules | None = None
+        self.hits = 0
+        """Requests answered here."""
+
+    def __len__(self) -> int:
+        return len(self._hot)
+
+    def rules(self, generation: Generation) -> _Rules:
+        rules = self._rules
+        if rules is None or rules.generation is not generation:
+            rules = self._rules = _Rules.of(generation)
+        return rules
+
+    @staticmethod
+    def _signature(request: web.Request, rules: _Rules) -> Signature:
+        """What an answer depends on besides its path: the representation asked for, the
+        host its links are made for, and the origin its CORS headers are made for."""
+        headers = request.headers
+        host = f"{request.scheme}://{headers.get('Host')}" if rules.by_host else None
+        origin = headers.get("Origin") if rules.by_origin else None
+        return (request.raw_path, headers.get("Accept"), host, origin)
+
+    def response(
+        self, request: web.Request, generation: Generation
+    ) -> tuple[web.Response, str] | None:
+        """The response for ``request`` and its route template, if a valid hot answer
+        has it; else ``None``."""
+        if not self._hot or request.method != "GET":
+            return None
+        rules = self.rules(generation)
+        if not rules.usable:
+            return None
+        signature = self._signature(request, rules)
+        hot = self._hot.get(signature)
+        if hot is None:
+            return None
+        now = time.time()
+        entry = hot.entry
+        age = now - entry.stored_at
+        if (
+            hot.generation is not generation
+            or age >= entry.fresh_for
+            or (hot.identity_changes is not None and hot.identity_changes != self.identity.changes)
+            or not self.cache.still_holds(hot.key, entry)
+        ):
+            self._hot.pop(signature, None)
+            return None
+        if rules.tokens and not permits(request, generation.config.server.access):
+            return None
+        self.hits += 1
+        self.cache.stats.count(CacheStatus.HIT, Tier.MEMORY)
+        second = int(now)
+        if second != hot.second:
+            hot.second, hot.age = second, str(max(0, int(age)))
+            hot.cache_control = hot.policy.cache_control(entry.fresh_for - age)
+        if_none_match = request.headers.get("If-None-Match")
+        if if_none_match is not None and hot.etag in etags_of(if_none_match):
+            response = web.Response(status=304, headers=hot.headers)
+            del response.headers["Content-Type"]
+        else:
+            response = web.Response(body=hot.body, headers=hot.headers)
+        headers = response.headers
+        headers["Age"] = hot.age
+        headers["Cache-Control"] = hot.cache_control
+        return response, hot.route
+
+    def remember(
+        self, request: web.Request, generation: Generation, response: web.StreamResponse
+    ) -> None:
+        """Keep ``response`` if it was made whole from a fresh in-process entry."""
+        answer = request.get(ANSWERED)
+        if (
+            answer is None
+            or answer.reuse is None
+            or response.status != 200
+            or request.method != "GET"
+            or not isinstance(response, web.Response)
+            or response.prepared
+        ):
+            return
+        rules = self.rules(generation)
+        reuse = answer.reuse
+        if not rules.usable or not self.cache.still_holds(reuse.key, reuse.entry):
+            return
+        headers = CIMultiDict(
+            (k, v) for k, v in response.headers.items() if k.lower() not in PER_REQUEST
+        )
+        headers["X-Cache"] = CacheStatus.HIT.value
+        headers["X-Cache-Source"] = Tier.MEMORY.value
+        self._hot[self._signature(request, rules)] = Hot(
+            generation=generation,
+            key=reuse.key,
+            entry=reuse.entry,
+            identity_changes=reuse.identity_changes,
+            body=answer.body,
+            etag=answer.etag,
+            headers=headers,
+            route=route_label(request),
+            policy=CachePolicy(generation.config),
+        )

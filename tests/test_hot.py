@@ -1,0 +1,178 @@
+"""Hot answers: a repeated request is sent the full path's bytes again, for exactly as long
+as the full path would send them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from aiohttp.test_utils import TestClient
+from multidict import CIMultiDict
+
+from gateway.app import CACHE, HOT, IDENTITY, RUNTIME
+from gateway.federation.core import build_federation
+from tests.conftest import GatewayFactory
+from tests.fakes import FakeRegistry, FakeTool, ServerFactory, start_registry
+from tests.samples import cwl_workflow_version
+
+BASE = "/ga4gh/trs/v2"
+TOOL = f"{BASE}/tools/{quote('up:wf', safe='')}"
+PLAIN = f"{TOOL}/versions/1.0/PLAIN_CWL/descriptor"
+NEGOTIATED = f"{TOOL}/versions/1.0/CWL/descriptor"
+PER_REQUEST = {"X-Request-ID", "Date", "X-Cache", "Age", "Cache-Control"}
+
+
+@pytest.fixture
+async def upstream(aiohttp_server: ServerFactory) -> tuple[FakeRegistry, dict[str, Any]]:
+    tool = FakeTool(id="wf", name="wf", versions=[cwl_workflow_version("1.0")])
+    registry, url = await start_registry(aiohttp_server, "generic", [tool])
+    return registry, {"name": "up", "url": url}
+
+
+def hits(client: TestClient[Any, Any]) -> int:
+    return client.app[HOT].hits  # type: ignore[index]
+
+
+async def fetch(
+    client: TestClient[Any, Any], path: str, **headers: str
+) -> tuple[int, CIMultiDict[str], bytes]:
+    response = await client.get(path, headers=headers)
+    return response.status, CIMultiDict(response.headers), await response.read()
+
+
+async def test_a_repeated_request_gets_the_full_paths_bytes_and_headers_from_the_hot_path(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    registry, entry = upstream
+    client = await gateway([entry])
+    status, first, body = await fetch(client, NEGOTIATED)
+    assert status == 200 and first["X-Cache"] == "MISS" and hits(client) == 0
+    # Another host: the full path answers from memory (links are made for each host).
+    _, full, full_body = await fetch(client, NEGOTIATED, Host="other.example")
+    assert full["X-Cache"] == "HIT" and hits(client) == 0
+    _, hot, hot_body = await fetch(client, NEGOTIATED, Host="other.example")
+    assert hits(client) == 1
+    assert hot_body == full_body and b"other.example" in hot_body and body != hot_body
+    same = {k: v for k, v in full.items() if k not in PER_REQUEST}
+    assert {k: v for k, v in hot.items() if k not in PER_REQUEST} == same
+    assert hot["X-Cache"] == "HIT" and hot["X-Cache-Source"] == "memory"
+    assert hot["Vary"] == "Accept" and hot["Access-Control-Allow-Origin"] == "*"
+    assert hot["Cache-Control"].startswith("public, max-age=")
+    assert hot["X-Request-ID"] != full["X-Request-ID"]
+    assert registry.request_count("/descriptor") == 1
+
+
+async def test_each_representation_and_origin_is_its_own_hot_answer(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    _, entry = upstream
+    client = await gateway([entry], server={"cors_origins": ["https://a.example"]})
+    for _ in range(3):
+        _, json_headers, wrapped = await fetch(client, NEGOTIATED, Origin="https://a.example")
+        _, plain_headers, plain = await fetch(
+            client, NEGOTIATED, Accept="text/plain", Origin="https://b.example"
+        )
+        assert wrapped.startswith(b"{") and not plain.startswith(b"{")
+        assert json_headers["Access-Control-Allow-Origin"] == "https://a.example"
+        assert "Access-Control-Allow-Origin" not in plain_headers
+    assert hits(client) == 4
+
+
+async def test_if_none_match_on_a_hot_answer_is_304(upstream: Any, gateway: GatewayFactory) -> None:
+    _, entry = upstream
+    client = await gateway([entry])
+    _, headers, _ = await fetch(client, PLAIN)
+    status, again, body = await fetch(client, PLAIN, **{"If-None-Match": headers["ETag"]})
+    assert (status, body, hits(client)) == (304, b"", 1)
+    assert again["ETag"] == headers["ETag"] and "Content-Type" not in again
+    status, _, body = await fetch(client, PLAIN, **{"If-None-Match": '"other"'})
+    assert status == 200 and body and hits(client) == 2
+
+
+async def test_a_purge_ends_a_hot_answer(upstream: Any, gateway: GatewayFactory) -> None:
+    registry, entry = upstream
+    client = await gateway([entry])
+    await fetch(client, PLAIN)
+    await fetch(client, PLAIN)
+    assert hits(client) == 1
+    client.app[CACHE].drop_local(upstream="up")  # type: ignore[index]
+    _, headers, _ = await fetch(client, PLAIN)
+    assert headers["X-Cache"] == "MISS" and hits(client) == 1
+    assert registry.request_count("/descriptor") == 2
+
+
+async def test_a_stale_entry_goes_the_full_path_and_is_refreshed(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    registry, entry = upstream
+    client = await gateway([entry], cache={"lifetimes": {"content": 1, "content_immutable": 1}})
+    await fetch(client, PLAIN)
+    _, headers, _ = await fetch(client, PLAIN)
+    assert hits(client) == 1 and headers["Cache-Control"].startswith("public, max-age=")
+    await asyncio.sleep(1.1)
+    _, headers, _ = await fetch(client, PLAIN)
+    assert headers["X-Cache"] == "STALE" and hits(client) == 1
+    for _ in range(100):  # the background refresh
+        if registry.request_count("/descriptor") == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert registry.request_count("/descriptor") == 2
+
+
+async def test_a_new_generation_ends_every_hot_answer(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    _, entry = upstream
+    client = await gateway([entry])
+    await fetch(client, PLAIN)
+    await fetch(client, PLAIN)
+    assert hits(client) == 1
+    runtime = client.app[RUNTIME]  # type: ignore[index]
+    old = runtime.install(build_federation(runtime.config, client.app[IDENTITY]))  # type: ignore[index]
+    assert old is not None
+    await old.federation.close()
+    _, headers, _ = await fetch(client, PLAIN)
+    assert headers["X-Cache"] == "HIT" and hits(client) == 1
+    await fetch(client, PLAIN)
+    assert hits(client) == 2
+
+
+async def test_tool_answers_follow_the_identity_index(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    _, entry = upstream
+    client = await gateway([entry])
+    await fetch(client, TOOL)
+    _, _, body = await fetch(client, TOOL)
+    assert hits(client) == 1 and b"doi:10.1234/twin" not in body
+    client.app[IDENTITY].record("up:wf", {"doi:10.1234/twin"})  # type: ignore[index]
+    _, _, body = await fetch(client, TOOL)
+    assert b"doi:10.1234/twin" in body and hits(client) == 1
+    _, _, again = await fetch(client, TOOL)
+    assert again == body and hits(client) == 2
+
+
+async def test_bearer_tokens_are_checked_on_hot_answers(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    _, entry = upstream
+    client = await gateway([entry], server={"access": {"tokens": ["letmein-123"]}})
+    good = {"Authorization": "Bearer letmein-123"}
+    assert (await fetch(client, PLAIN, **good))[0] == 200
+    assert (await fetch(client, PLAIN, **good))[0] == 200
+    assert hits(client) == 1
+    for bad in ({}, {"Authorization": "Bearer wrong-token"}):
+        status, headers, _ = await fetch(client, PLAIN, **bad)
+        assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
+    assert hits(client) == 1
+
+
+async def test_rate_limited_gateways_never_answer_hot(
+    upstream: Any, gateway: GatewayFactory
+) -> None:
+    _, entry = upstream
+    client = await gateway([entry], server={"rate_limit": {"per_second": 1, "burst": 3}})
+    statuses = [(await fetch(client, PLAIN))[0] for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429] and hits(client) == 0
