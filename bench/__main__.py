@@ -169,7 +169,7 @@ async def hot_hits(seconds: int, redis_url: str | None) -> list[Result]:
     results = []
     async with process(*upstream(up_port), port=up_port, path="/service-info"):
         entry = {"name": "up", "url": f"http://127.0.0.1:{up_port}"}
-        cases = [("memory", {}, 0.70)]
+        cases: list[tuple[str, dict[str, Any], float]] = [("memory", {}, 0.70)]
         if redis_url:
             cases.append(("redis", {"redis_url": redis_url, "memory_entries": 0}, 0.40))
         for tier, cache, target in cases:

@@ -1,10 +1,14 @@
 """The baseline: bare aiohttp answering one file's bytes on every path.
 
 python -m bench.bare PORT FILE
+
+It runs on the event loop the gateway runs on (uvloop when installed, as
+``server.event_loop: auto`` does), so the comparison is framework to framework.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -19,7 +23,15 @@ def main() -> None:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", answer)
-    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+    try:
+        import uvloop
+    except ImportError:
+        loop = asyncio.new_event_loop()
+    else:
+        loop = uvloop.new_event_loop()
+    web.run_app(
+        app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None, loop=loop
+    )
 
 
 if __name__ == "__main__":

@@ -57,11 +57,11 @@ def make_app(delay: float, tools: int, body_kb: int, hang: bool) -> web.Applicat
         offset = int(request.query.get("offset") or 0)
         limit = int(request.query.get("limit") or 1000)
         name = request.query.get("name")
-        chosen = [tool(i, base) for i in range(offset, min(tools, offset + limit))]
-        if name:
-            chosen = [t for t in chosen if name in str(t["name"])]
+        # Filtered, then paged, as registries do.
+        matching = [i for i in range(tools) if not name or name in f"tool {i}"]
+        chosen = [tool(i, base) for i in matching[offset : offset + limit]]
         headers = {}
-        if offset + limit < tools:
+        if offset + limit < len(matching):
             headers["next_page"] = f"{base}/tools?offset={offset + limit}&limit={limit}"
         return web.Response(
             body=orjson.dumps(chosen), content_type="application/json", headers=headers

@@ -33,7 +33,7 @@ import orjson
 from .cache import BASE_MARK, CachePolicy, CacheStatus, Entry, Fill, TieredCache
 from .errors import GatewayError, NotFound, UpstreamTimeout
 from .federation.core import Located
-from .federation.present import Links, present_tool
+from .federation.present import Links, present_tool_json
 from .index import Identity
 from .integrity import SHA256, has_sha256
 from .responses import MISSING_HEADER, header_safe, missing_header_value
@@ -158,12 +158,15 @@ class Answers:
         key: str,
         fill: Callable[[], Awaitable[Fill]],
         transform: Transform | None = None,
+        *,
+        filled_transformed: bool = False,
     ) -> Answer:
         """Answer from the cache, filling it with ``fill`` on a miss.
 
         ``transform`` rewrites a JSON body on its way out (identity aliases,
         which change independently of the cached answer); the ETag then covers
-        its result.
+        its result. ``filled_transformed``: the fill applies it itself, so a body
+        just filled is not transformed again.
         """
         lookup = await self.cache.fetch(key, fill)
         entry = lookup.entry
@@ -179,8 +182,9 @@ class Answers:
         identity_changes = None
         if transform is not None and entry.content_type.startswith(JSON_TYPE):
             identity_changes = self.identity.changes
-            transformed = transform(body)
-            if transformed is not body:
+            just_filled = filled_transformed and lookup.status is CacheStatus.MISS
+            transformed = body if just_filled else transform(body)
+            if transformed is not body or just_filled:
                 body = tagged = transformed
         etag = '"' + hashlib.sha256(tagged).hexdigest()[:32] + '"'
         stale = lookup.status is CacheStatus.STALE
@@ -274,21 +278,25 @@ class Answers:
 
         return transform
 
+    def _merge_aliases(self, tool: Any) -> bool:
+        """Add the identity aliases of ``tool`` (a tool's JSON) to it; ``True`` if any."""
+        if not isinstance(tool, dict) or not isinstance(tool.get("id"), str):
+            return False
+        extra = self.identity.aliases(tool["id"])
+        if not extra:
+            return False
+        own = tool.get("aliases") or []
+        tool["aliases"] = list(dict.fromkeys([*own, *extra]))
+        return True
+
     def _add_aliases(self, *, many: bool) -> Transform:
         """A transform adding each tool's identity aliases (twins, canonical keys)."""
-        identity = self.identity
 
         def transform(body: bytes) -> bytes:
             value = orjson.loads(body)
             changed = False
             for tool in value if many else [value]:
-                if not isinstance(tool, dict) or not isinstance(tool.get("id"), str):
-                    continue
-                extra = identity.aliases(tool["id"])
-                if extra:
-                    own = tool.get("aliases") or []
-                    tool["aliases"] = list(dict.fromkeys([*own, *extra]))
-                    changed = True
+                changed |= self._merge_aliases(tool)
             return orjson.dumps(value) if changed else body
 
         return transform
@@ -321,7 +329,9 @@ class Answers:
 
         async def fill() -> Fill:
             page = await federation.list_tools(filters, limit, offset)
-            body = [present_tool(up, found, TEMPLATE).dump() for up, found in page.tools]
+            body = [present_tool_json(up, found, TEMPLATE) for up, found in page.tools]
+            for tool in body:
+                self._merge_aliases(tool)
 
             def page_url(cursor: str | None) -> str:
                 query = [*kept, ("limit", str(limit))]
@@ -350,7 +360,9 @@ class Answers:
             )
         ).hexdigest()
         key = self.cache.keys.listing(digest)
-        return await self._cached(ask, key, fill, self._add_aliases(many=True))
+        return await self._cached(
+            ask, key, fill, self._add_aliases(many=True), filled_transformed=True
+        )
 
     # -- one tool ------------------------------------------------------------------
 

@@ -66,6 +66,11 @@ class ToolRef:
     tool_id: str
 
 
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_.~:/#-]*")
+"""Segments of these characters only, of which quote() changes exactly three."""
+_SEGMENT_ESCAPES = str.maketrans({":": "%3A", "/": "%2F", "#": "%23"})
+
+
 def quote_segment(value: str) -> str:
     """Percent-encode ``value`` as one URL path segment.
 
@@ -74,6 +79,8 @@ def quote_segment(value: str) -> str:
     """
     if value in (".", ".."):
         return value.replace(".", "%2E")
+    if _PLAIN_SEGMENT.fullmatch(value):  # the usual ids: no need for quote's general path
+        return value.translate(_SEGMENT_ESCAPES)
     return quote(value, safe="")
 
 

@@ -156,10 +156,12 @@ async def _fetch_chunk(
     observe: Observer | None,
     start: int,
     count: int,
+    enough: int | None = None,
 ) -> _Chunk:
-    """One request for ``count`` tools of ``upstream``'s listing from position ``start``."""
+    """``count`` tools of ``upstream``'s listing from position ``start`` (or, if the
+    upstream answers in shorter pages, at least ``enough``)."""
     try:
-        page = await upstream.list_tools(filters, start, count)
+        page = await upstream.list_tools(filters, start, count, enough)
     except NotFound as exc:
         raise UpstreamBadResponse(
             upstream.name, f"its /tools answered not found ({exc.message})"
@@ -225,12 +227,14 @@ class _Stream:
                 if loop.time() + max(self.latency, MIN_REQUEST_TIME) > stop_at:
                     self.stalled = True
                     return
-                count = max(need - len(self.buffer), self.batch)
-                if locally_filtered:
-                    count = max(count, MIN_FILTERED_BATCH)
+                short = need - len(self.buffer)
+                if locally_filtered:  # how many to ask for to find ``short`` is unknown
+                    count, enough = max(short, MIN_FILTERED_BATCH), None
+                else:  # a whole page in one request; no more requests than the page needs
+                    count, enough = max(short, self.batch), short
                 started = loop.time()
                 chunk = await _fetch_chunk(
-                    self.upstream, self.filters, self.observe, self.fetch_pos, count
+                    self.upstream, self.filters, self.observe, self.fetch_pos, count, enough
                 )
                 self.latency = loop.time() - started
             self.buffer.extend(chunk.tools)

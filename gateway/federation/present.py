@@ -27,7 +27,14 @@ from ..trs.models import FileWrapper, Tool, ToolClass, ToolVersion
 from ..trs.types import Language
 from ..upstream import Upstream
 
-__all__ = ["Links", "present_tool", "present_tool_class", "present_version", "present_wrapper"]
+__all__ = [
+    "Links",
+    "present_tool",
+    "present_tool_class",
+    "present_tool_json",
+    "present_version",
+    "present_wrapper",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +70,7 @@ def present_version(
     upstream: Upstream, tool_id: str, raw: ToolVersion, links: Links
 ) -> ToolVersion:
     gid = gateway_id(upstream.name, tool_id)
-    segment = upstream.version_segment(raw.model_dump(include={"id", "name"}))
+    segment = upstream.version_segment({"id": raw.id, "name": raw.name})
     version_id = raw.id
     if version_id.startswith(f"{tool_id}:"):
         version_id = gateway_id(upstream.name, version_id)
@@ -82,6 +89,24 @@ def present_tool(upstream: Upstream, raw: Tool, links: Links) -> Tool:
             "versions": [present_version(upstream, raw.id, v, links) for v in raw.versions],
         }
     )
+
+
+def present_tool_json(upstream: Upstream, raw: Tool, links: Links) -> dict[str, Any]:
+    """``present_tool(upstream, raw, links).dump()``, made from one dump of ``raw``
+    rather than from copies of its models: a listing page presents thousands."""
+    out = raw.dump()
+    gid = gateway_id(upstream.name, raw.id)
+    out["id"] = gid
+    out["aliases"] = list(dict.fromkeys([*raw.aliases, *client_spellings(upstream.name, raw.id)]))
+    out["url"] = links.tool(gid)
+    out["toolclass"] = canonical_class(raw.toolclass).dump()
+    prefix = f"{raw.id}:"
+    for version, dumped in zip(raw.versions, out["versions"], strict=True):
+        segment = upstream.version_segment({"id": version.id, "name": version.name})
+        dumped["url"] = links.version(gid, segment)
+        if version.id.startswith(prefix):
+            dumped["id"] = gateway_id(upstream.name, version.id)
+    return out
 
 
 def present_tool_class(raw: dict[str, Any]) -> ToolClass | None:

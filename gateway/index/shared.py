@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
@@ -47,6 +48,9 @@ MAX_TWINS = 50
 """Twins listed per tool; an identity group larger than this is reported cut short."""
 INLINE_BUILD_LIMIT = 0.01
 """Seconds a group computation may take on the event loop; slower ones run in a thread."""
+REGROUP_PAUSE = 4.0
+"""A regrouping in a thread starts no sooner than this many times its last duration
+after the previous one ended."""
 
 
 class Identity:
@@ -73,6 +77,8 @@ class Identity:
         self._changes = 0
         self._view_changes = 0
         self._build_cost = 0.0
+        self._built_at = -math.inf
+        """Loop time the last regrouping ended."""
         self._building: asyncio.Task[None] | None = None
         self.store = store
         self._dirty: set[str] = set()
@@ -240,12 +246,20 @@ class Identity:
         return self._changes
 
     def view(self) -> IdentityIndex:
-        """The latest grouped copy of the index (at most one regrouping behind)."""
+        """The latest grouped copy of the index (at most one regrouping behind).
+
+        A regrouping in a thread still holds the interpreter most of its time, so
+        one starts at least :data:`REGROUP_PAUSE` times its last duration after the
+        previous one ended: while tools pour in (a walk, a harvest), grouping takes
+        at most a fifth of the process's time.
+        """
         if self._view_changes != self._changes:
             if self._build_cost <= INLINE_BUILD_LIMIT:
                 self._install(self._changes, self._regroup(self.index.copy()))
             elif self._building is None or self._building.done():
-                self._building = asyncio.get_running_loop().create_task(self.refresh())
+                loop = asyncio.get_running_loop()
+                if loop.time() >= self._built_at + self._build_cost * REGROUP_PAUSE:
+                    self._building = loop.create_task(self.refresh())
         return self._view
 
     async def refresh(self) -> None:
@@ -264,6 +278,8 @@ class Identity:
     def _install(self, changes: int, built: tuple[IdentityIndex, float]) -> None:
         view, cost = built
         self._build_cost = cost
+        with contextlib.suppress(RuntimeError):  # no loop: only ever built inline
+            self._built_at = asyncio.get_running_loop().time()
         if changes >= self._view_changes:
             self._view, self._view_changes = view, changes
 

@@ -297,14 +297,18 @@ class Upstream:
         """The filters this upstream applies itself, in its own spelling."""
         return {k: v for k, v in filters.items() if k in self.native}
 
-    async def list_tools(self, filters: Mapping[str, str], start: int, count: int) -> RawPage:
+    async def list_tools(
+        self, filters: Mapping[str, str], start: int, count: int, enough: int | None = None
+    ) -> RawPage:
         """Tools ``start`` .. ``start+count`` of the upstream's (filtered) listing.
 
         Item-index offsets, as every known registry but Dockstore uses. A short
         page ends the listing unless the upstream still offers ``next_page``
-        (it capped our limit), in which case the rest is fetched. A full page
-        ends it too when the upstream links its next pages but linked none.
+        (it capped our limit), in which case the rest is fetched, until
+        ``enough`` tools are in (default: all ``count``). A full page ends the
+        listing too when the upstream links its next pages but linked none.
         """
+        enough = count if enough is None else min(enough, count)
         items: list[dict[str, JSON]] = []
         params = self.list_params(filters)
         for _ in range(self.max_page_requests):
@@ -326,6 +330,8 @@ class Upstream:
                 return RawPage(items[:count], exhausted=ended)
             if not batch or not pages_on:
                 return RawPage(items, exhausted=True)
+            if len(items) >= enough:
+                return RawPage(items, exhausted=False)
         return RawPage(items, exhausted=False)
 
     # -- single resources --------------------------------------------------

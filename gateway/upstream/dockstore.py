@@ -38,7 +38,9 @@ class DockstoreUpstream(Upstream):
     def version_segment(self, version: Mapping[str, Any]) -> str:
         return str(version.get("name") or version.get("id") or "")
 
-    async def list_tools(self, filters: Mapping[str, str], start: int, count: int) -> RawPage:
+    async def list_tools(
+        self, filters: Mapping[str, str], start: int, count: int, enough: int | None = None
+    ) -> RawPage:
         size = self.page_size
         first, last = start // size, (start + count - 1) // size
         params = self.list_params(filters)

@@ -52,7 +52,9 @@ class StaticUpstream(Upstream):
     def relative_path(self, path: str) -> str:
         return "/".join(quote_segment(part) for part in path.split("/") if part)
 
-    async def list_tools(self, filters: Mapping[str, str], start: int, count: int) -> RawPage:
+    async def list_tools(
+        self, filters: Mapping[str, str], start: int, count: int, enough: int | None = None
+    ) -> RawPage:
         now = time.monotonic()
         if self._listing is None or now - self._listing[0] > LISTING_TTL:
             tools = await self.get_list("/tools", "tool listing")
