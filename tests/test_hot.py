@@ -12,8 +12,9 @@ from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict
 
 from gateway.app import CACHE, HOT, IDENTITY, RUNTIME
+from gateway.commands.cache import purge, purge_target
 from gateway.federation.core import build_federation
-from tests.conftest import GatewayFactory
+from tests.conftest import GatewayFactory, make_config
 from tests.fakes import FakeRegistry, FakeTool, ServerFactory, start_registry
 from tests.samples import cwl_workflow_version
 
@@ -176,3 +177,23 @@ async def test_rate_limited_gateways_never_answer_hot(
     client = await gateway([entry], server={"rate_limit": {"per_second": 1, "burst": 3}})
     statuses = [(await fetch(client, PLAIN))[0] for _ in range(5)]
     assert statuses == [200, 200, 200, 429, 429] and hits(client) == 0
+
+
+async def test_without_an_in_process_tier_hot_answers_are_checked_against_redis(
+    upstream: Any, gateway: GatewayFactory, cache_section: dict[str, Any]
+) -> None:
+    registry, entry = upstream
+    cache = {**cache_section, "memory_entries": 0}
+    client = await gateway([entry], cache=cache)
+    first = await fetch(client, PLAIN)
+    assert first[1]["X-Cache"] == "MISS"
+    answers = await asyncio.gather(*(fetch(client, PLAIN) for _ in range(20)))
+    assert hits(client) == 20
+    assert {h["X-Cache-Source"] for _, h, _ in answers} == {"redis"}
+    assert {b for _, _, b in answers} == {first[2]}
+    config = make_config([entry], cache=cache)
+    deleted = await purge(config, purge_target(config, "up", None))
+    assert deleted >= 1
+    _, headers, body = await fetch(client, PLAIN)
+    assert headers["X-Cache"] == "MISS" and body == first[2] and hits(client) == 20
+    assert registry.request_count("/descriptor") == 2

@@ -138,10 +138,27 @@ class TieredCache:
             raise
         return self._counted(Lookup(fresh, CacheStatus.MISS, Tier.UPSTREAM))
 
-    def still_holds(self, key: str, entry: Entry) -> bool:
-        """Whether the in-process tier still keeps ``entry`` for ``key``: not purged,
-        refreshed or evicted since it was looked up."""
-        return self.memory.holds(key, entry)
+    @property
+    def hot_tier(self) -> Tier | None:
+        """Where answers made from this cache are checked before they are sent again:
+        the in-process tier, else Redis (with ``memory_entries: 0``), else nowhere."""
+        if self.memory.max_entries > 0:
+            return Tier.MEMORY
+        return Tier.REDIS if self.redis is not None else None
+
+    async def still_holds(self, key: str, entry: Entry) -> bool:
+        """Whether the cache still answers ``key`` with ``entry``: not purged, refreshed
+        or evicted since. Asks the in-process tier, or (without one) Redis, in one read
+        shared by every concurrent question about ``key``."""
+        if self.memory.max_entries > 0:
+            return self.memory.holds(key, entry)
+        if self.redis is None:
+            return False
+        found = await self._read_once(key)
+        return found is not None and (found.digest, found.stored_at) == (
+            entry.digest,
+            entry.stored_at,
+        )
 
     def _counted(self, lookup: Lookup) -> Lookup:
         self.stats.count(lookup.status, lookup.source)

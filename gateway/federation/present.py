@@ -98,12 +98,14 @@ def present_tool_json(upstream: Upstream, raw: Tool, links: Links) -> dict[str, 
     gid = gateway_id(upstream.name, raw.id)
     out["id"] = gid
     out["aliases"] = list(dict.fromkeys([*raw.aliases, *client_spellings(upstream.name, raw.id)]))
-    out["url"] = links.tool(gid)
-    out["toolclass"] = canonical_class(raw.toolclass).dump()
+    out["url"] = tool_url = links.tool(gid)
+    toolclass = raw.toolclass
+    name = toolclass.name or toolclass.id or "Unknown"  # as canonical_class makes it
+    out["toolclass"] = {"id": name, "name": name, "description": toolclass.description or name}
     prefix = f"{raw.id}:"
     for version, dumped in zip(raw.versions, out["versions"], strict=True):
         segment = upstream.version_segment({"id": version.id, "name": version.name})
-        dumped["url"] = links.version(gid, segment)
+        dumped["url"] = f"{tool_url}/versions/{quote_segment(segment)}"
         if version.id.startswith(prefix):
             dumped["id"] = gateway_id(upstream.name, version.id)
     return out

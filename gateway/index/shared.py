@@ -48,7 +48,7 @@ MAX_TWINS = 50
 """Twins listed per tool; an identity group larger than this is reported cut short."""
 INLINE_BUILD_LIMIT = 0.01
 """Seconds a group computation may take on the event loop; slower ones run in a thread."""
-REGROUP_PAUSE = 4.0
+REGROUP_PAUSE = 9.0
 """A regrouping in a thread starts no sooner than this many times its last duration
 after the previous one ended."""
 
@@ -251,7 +251,7 @@ class Identity:
         A regrouping in a thread still holds the interpreter most of its time, so
         one starts at least :data:`REGROUP_PAUSE` times its last duration after the
         previous one ended: while tools pour in (a walk, a harvest), grouping takes
-        at most a fifth of the process's time.
+        at most a tenth of the process's time.
         """
         if self._view_changes != self._changes:
             if self._build_cost <= INLINE_BUILD_LIMIT:

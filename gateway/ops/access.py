@@ -69,7 +69,13 @@ def access_middleware(runtime: Runtime, metrics: Metrics, hot: HotAnswers) -> Mi
     async def serve(request: web.Request, handler: Handler, request_id: str) -> web.StreamResponse:
         generation = runtime.current()
         started = time.perf_counter()
-        found = hot.response(request, generation)
+        try:
+            found = await hot.response(request, generation)
+        except asyncio.CancelledError:
+            finish(
+                request, None, CLIENT_CLOSED, route_label(request), started, generation, request_id
+            )
+            raise
         if found is not None:  # answered at once: nothing to count in flight
             response, route = found
             response.headers[HEADER] = request_id

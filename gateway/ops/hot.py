@@ -10,7 +10,9 @@ directly while it is still what the full path would send:
 
 * the same generation (a reload forgets every hot answer);
 * the in-process tier still holds the very entry it was made from (a purge,
-  a refresh or an eviction forgets it);
+  a refresh or an eviction forgets it); with the in-process tier off
+  (``memory_entries: 0``), Redis still holds it, checked with one read shared
+  by every concurrent request for it;
 * the entry is still fresh (a stale entry goes the full path, which refreshes it);
 * for answers carrying identity aliases, the identity index has not changed.
 
@@ -65,6 +67,8 @@ class Hot:
     route: str
     """The route template that matched (the metric label of every request answered)."""
     policy: CachePolicy
+    source: Tier
+    """The tier checked before each sending (and named in ``X-Cache-Source``)."""
     second: int = -1
     """The second ``age`` and ``cache_control`` were made for."""
     age: str = ""
@@ -128,7 +132,7 @@ class HotAnswers:
         origin = headers.get("Origin") if rules.by_origin else None
         return (request.raw_path, headers.get("Accept"), host, origin)
 
-    def response(
+    async def response(
         self, request: web.Request, generation: Generation
     ) -> tuple[web.Response, str] | None:
         """The response for ``request`` and its route template, if a valid hot answer
@@ -149,14 +153,17 @@ class HotAnswers:
             hot.generation is not generation
             or age >= entry.fresh_for
             or (hot.identity_changes is not None and hot.identity_changes != self.identity.changes)
-            or not self.cache.still_holds(hot.key, entry)
         ):
             self._hot.pop(signature, None)
             return None
         if rules.tokens and not permits(request, generation.config.server.access):
             return None
+        if not await self.cache.still_holds(hot.key, entry):
+            if self._hot.get(signature) is hot:
+                del self._hot[signature]
+            return None
         self.hits += 1
-        self.cache.stats.count(CacheStatus.HIT, Tier.MEMORY)
+        self.cache.stats.count(CacheStatus.HIT, hot.source)
         second = int(now)
         if second != hot.second:
             hot.second, hot.age = second, str(max(0, int(age)))
@@ -188,13 +195,16 @@ class HotAnswers:
             return
         rules = self.rules(generation)
         reuse = answer.reuse
-        if not rules.usable or not self.cache.still_holds(reuse.key, reuse.entry):
+        source = self.cache.hot_tier
+        if not rules.usable or source is None:
+            return
+        if source is Tier.MEMORY and not self.cache.memory.holds(reuse.key, reuse.entry):
             return
         headers = CIMultiDict(
             (k, v) for k, v in response.headers.items() if k.lower() not in PER_REQUEST
         )
         headers["X-Cache"] = CacheStatus.HIT.value
-        headers["X-Cache-Source"] = Tier.MEMORY.value
+        headers["X-Cache-Source"] = source.value
         self._hot[self._signature(request, rules)] = Hot(
             generation=generation,
             key=reuse.key,
@@ -205,4 +215,5 @@ class HotAnswers:
             headers=headers,
             route=route_label(request),
             policy=CachePolicy(generation.config),
+            source=source,
         )
