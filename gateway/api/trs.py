@@ -199,17 +199,19 @@ def make_trs_app(base_path: str, answers: Answers) -> web.Application:
     routes = TrsRoutes(base_path, answers)
     app = web.Application()
     version_path = "/tools/{id}/versions/{version_id}"
-    app.router.add_get("/service-info", routes.service_info)
-    app.router.add_get("/toolClasses", routes.tool_classes)
-    app.router.add_get("/tools", routes.tools)
-    app.router.add_get("/tools/{id}", routes.tool)
-    app.router.add_get("/tools/{id}/versions", routes.versions)
-    app.router.add_get(version_path, routes.version)
-    app.router.add_get(f"{version_path}/containerfile", routes.containerfile)
+    # Tried in order: what platforms fetch most (descriptors, files) first. No two of
+    # these patterns match the same path, so the order changes nothing else.
     app.router.add_get(f"{version_path}/{{type}}/descriptor", routes.descriptor)
     app.router.add_get(
         f"{version_path}/{{type}}/descriptor/{{relative_path:.+}}", routes.descriptor_relative
     )
     app.router.add_get(f"{version_path}/{{type}}/files", routes.files)
+    app.router.add_get("/tools/{id}", routes.tool)
+    app.router.add_get(version_path, routes.version)
+    app.router.add_get("/tools/{id}/versions", routes.versions)
+    app.router.add_get("/tools", routes.tools)
     app.router.add_get(f"{version_path}/{{type}}/tests", routes.tests)
+    app.router.add_get(f"{version_path}/containerfile", routes.containerfile)
+    app.router.add_get("/toolClasses", routes.tool_classes)
+    app.router.add_get("/service-info", routes.service_info)
     return app

@@ -470,6 +470,8 @@ def dockstore_trs_url_keys(value: str, *, hosts: Collection[str] = DOCKSTORE_HOS
 
 def _url_keys(s: str) -> set[str] | None:
     """Keys of an absolute URL; None if ``s`` is not one this module reads as a URL."""
+    if ":" not in s:  # every URL and scp-like git address has one; ids mostly do not
+        return None
     scp = _SCP_GIT.match(s)
     if scp and "://" not in s:
         return _repo_keys(scp.group(1), _segments(scp.group(2))[:2])
