@@ -106,7 +106,24 @@ async def gateway(config: dict[str, Any], workers: int = 1) -> AsyncIterator[tup
         if workers > 1:
             argv += ["--workers", str(workers)]
         async with process(*argv, port=port, path="/health") as child:
+            await all_listening(port, workers)
             yield port, child.pid
+
+
+async def all_listening(port: int, workers: int, seconds: float = 30) -> None:
+    """Wait until ``workers`` processes answer on ``port``: each worker listens on its own
+    socket once started, and a load test begun earlier would keep its connections on the
+    first one."""
+    seen: set[int] = set()
+    connector = aiohttp.TCPConnector(force_close=True)  # a new connection each time
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for _ in range(int(seconds / 0.02)):
+            _, _, body = await fetch(session, f"http://127.0.0.1:{port}/health")
+            seen.add(int(json.loads(body)["pid"]))
+            if len(seen) >= workers:
+                return
+            await asyncio.sleep(0.02)
+    raise RuntimeError(f"only {len(seen)} of {workers} workers answer on port {port}")
 
 
 @contextlib.asynccontextmanager

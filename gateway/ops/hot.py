@@ -1,4 +1,4 @@
-"""Hot answers: a fresh answer from the in-process tier, ready to be sent again.
+"""Hot answers: a response made from a fresh cache entry, ready to be sent again.
 
 A cache hit through the full request path still routes the request, resolves
 its tool, builds the cache key, fills the base URL into the body, hashes an
@@ -16,7 +16,7 @@ directly while it is still what the full path would send:
 * the entry is still fresh (a stale entry goes the full path, which refreshes it);
 * for answers carrying identity aliases, the identity index has not changed.
 
-Only ``Age``, ``Cache-Control``, ``X-Cache`` and the request id are made per
+Only ``Age``, ``Cache-Control`` (once a second) and the request id are made per
 request; ``If-None-Match`` is answered ``304`` as the full path does. Requests
 that must take a rate-limit token always go the full path; bearer tokens are
 checked here as they are there (a request that fails the check goes the full
@@ -102,7 +102,7 @@ class _Rules:
 
 
 class HotAnswers:
-    """Remembers responses made from fresh in-process entries and sends them again."""
+    """Remembers responses made from fresh cache entries and sends them again."""
 
     def __init__(self, cache: TieredCache, identity: Identity, max_bytes: int) -> None:
         self.cache = cache
@@ -182,7 +182,8 @@ class HotAnswers:
     def remember(
         self, request: web.Request, generation: Generation, response: web.StreamResponse
     ) -> None:
-        """Keep ``response`` if it was made whole from a fresh in-process entry."""
+        """Keep ``response`` if it was made whole from a fresh cache entry that the cache
+        can later be asked about (see :meth:`TieredCache.still_holds`)."""
         answer = request.get(ANSWERED)
         if (
             answer is None
