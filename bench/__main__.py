@@ -217,7 +217,7 @@ async def hot_hits(seconds: int, redis_url: str | None, rounds: int) -> list[Res
             results.append(
                 Result(
                     f"hot descriptor from {tier}",
-                    f"{rate:,.0f} vs {bare_rate:,.0f} req/s = {ratio:.2f} x bare; p99 {p99:.1f} ms",
+                    f"{rate:,.0f} vs {bare_rate:,.0f} req/s = {ratio:.3f} x bare; p99 {p99:.1f} ms",
                     f">= {target:.2f} x bare" + (", p99 <= 5 ms" if tier == "memory" else ""),
                     ok,
                     {
@@ -380,7 +380,7 @@ async def walk(tools: int, rounds: int) -> list[Result]:
     complete = all(seen == 3 * tools for seen in seens)
     return [Result(
         f"walking a merged 3 x {tools:,}-tool listing, limit=1000",
-        f"{took:.2f} s for {3 * tools:,} tools = {ratio:.1f} x the slowest upstream's own walk"
+        f"{took:.2f} s for {3 * tools:,} tools = {ratio:.2f} x the slowest upstream's own walk"
         + ("" if complete else f" (INCOMPLETE: {seens})"),
         "<= 1.2 x", ratio <= 1.2 and complete,
         {"seconds": tooks, "upstream_seconds": owns, "ratio": ratio, "tools": seens})]  # fmt: skip
