@@ -54,6 +54,7 @@ __all__ = [
 
 ACCESS_LOG = "gateway.access"
 """The logger of access lines."""
+_ACCESS_LOGGER = logging.getLogger(ACCESS_LOG)
 ACCESS_FLUSH = 0.2
 """Seconds an access line may wait to be written with the next ones."""
 ACCESS_BUFFER = 64 * 1024
@@ -294,13 +295,13 @@ class GatewayLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def access_writer() -> GatewayLogHandler | None:
     """The handler to give access lines to directly, or ``None`` when they must go through
     ``logging`` (another handler listens, as in tests, or the access logger is quieted)."""
-    handlers = logging.getLogger().handlers
+    handlers = logging.root.handlers
     if len(handlers) != 1:
         return None
     handler = handlers[0]
-    if not isinstance(handler, GatewayLogHandler):
+    if type(handler) is not GatewayLogHandler:
         return None
-    access = logging.getLogger(ACCESS_LOG)
+    access = _ACCESS_LOGGER
     if access.handlers or not access.propagate or not access.isEnabledFor(logging.INFO):
         return None
     return handler
