@@ -160,3 +160,20 @@ def test_no_command_prints_a_secret(tmp_path: Path, command: list[str]) -> None:
     assert SECRET not in output
     if command[0] == "check-config":
         assert "redis://:[redacted]@127.0.0.1:1/0" in output
+
+
+def test_an_event_loop_that_is_not_installed_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gateway.cli import _new_loop
+    from gateway.config import EventLoop
+    from gateway.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if it were not installed
+    with pytest.raises(ConfigError, match=r"pip install 'trs-gateway\[fast\]'"):
+        _new_loop(EventLoop.UVLOOP)
+    loop = _new_loop(EventLoop.AUTO)  # falls back to asyncio's own
+    try:
+        assert type(loop).__module__.startswith("asyncio")
+    finally:
+        loop.close()
