@@ -43,6 +43,17 @@ async def fetch(
     return response.status, CIMultiDict(response.headers), await response.read()
 
 
+async def made_hot(
+    gateway: GatewayFactory, entry: dict[str, Any], path: str, **sections: Any
+) -> TestClient[Any, Any]:
+    """A gateway that has answered ``path`` twice, the second time as a hot answer."""
+    client = await gateway([entry], **sections)
+    await fetch(client, path)
+    await fetch(client, path)
+    assert hits(client) == 1
+    return client
+
+
 async def test_a_repeated_request_gets_the_full_paths_bytes_and_headers_from_the_hot_path(
     upstream: Any, gateway: GatewayFactory
 ) -> None:
@@ -94,10 +105,7 @@ async def test_if_none_match_on_a_hot_answer_is_304(upstream: Any, gateway: Gate
 
 async def test_a_purge_ends_a_hot_answer(upstream: Any, gateway: GatewayFactory) -> None:
     registry, entry = upstream
-    client = await gateway([entry])
-    await fetch(client, PLAIN)
-    await fetch(client, PLAIN)
-    assert hits(client) == 1
+    client = await made_hot(gateway, entry, PLAIN)
     client.app[CACHE].drop_local(upstream="up")  # type: ignore[index]
     _, headers, _ = await fetch(client, PLAIN)
     assert headers["X-Cache"] == "MISS" and hits(client) == 1
@@ -126,10 +134,7 @@ async def test_a_new_generation_ends_every_hot_answer(
     upstream: Any, gateway: GatewayFactory
 ) -> None:
     _, entry = upstream
-    client = await gateway([entry])
-    await fetch(client, PLAIN)
-    await fetch(client, PLAIN)
-    assert hits(client) == 1
+    client = await made_hot(gateway, entry, PLAIN)
     runtime = client.app[RUNTIME]  # type: ignore[index]
     old = runtime.install(build_federation(runtime.config, client.app[IDENTITY]))  # type: ignore[index]
     assert old is not None
