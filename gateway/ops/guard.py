@@ -68,23 +68,22 @@ def _needed(access: AccessConfig, path: str) -> list[SecretStr]:
     return [*access.tokens, *access.operator_tokens] if access.tokens else []
 
 
-def permits(request: web.Request, access: AccessConfig) -> bool:
-    """Whether ``request`` may be answered under ``access``."""
+def _refusal(request: web.Request, access: AccessConfig) -> str | None:
+    """Why ``request`` may not be answered under ``access``; ``None`` if it may."""
     needed = _needed(access, request.path)
     if not needed:
-        return True
+        return None
     given = _bearer(request)
-    return given is not None and _any_matches(given, needed)
+    if given is None:
+        return "this gateway needs a bearer token (Authorization: Bearer …)"
+    if not _any_matches(given, needed):
+        return "the bearer token is not valid here"
+    return None
 
 
-def _check_token(request: web.Request, access: AccessConfig) -> None:
-    needed = _needed(access, request.path)
-    if needed:
-        given = _bearer(request)
-        if given is None:
-            raise Unauthorized("this gateway needs a bearer token (Authorization: Bearer …)")
-        if not _any_matches(given, needed):
-            raise Unauthorized("the bearer token is not valid here")
+def permits(request: web.Request, access: AccessConfig) -> bool:
+    """Whether ``request`` may be answered under ``access``."""
+    return _refusal(request, access) is None
 
 
 class TooManyRequests(GatewayError):
@@ -161,7 +160,9 @@ def guard_middleware(store: RedisStore | None) -> Middleware:
             allowed, wait = taken
             if not allowed:
                 raise TooManyRequests(wait)
-        _check_token(request, server.access)
+        refusal = _refusal(request, server.access)
+        if refusal is not None:
+            raise Unauthorized(refusal)
         return await handler(request)
 
     return guard
