@@ -50,7 +50,7 @@ class Links:
         return f"{self.base}/tools/{quote_segment(gid)}"
 
     def version(self, gid: str, segment: str) -> str:
-        return f"{self.tool(gid)}/versions/{quote_segment(segment)}"
+        return _version_url(self.tool(gid), segment)
 
     def plain_descriptor(
         self, gid: str, segment: str, language: Language, relative: str | None
@@ -61,33 +61,54 @@ class Links:
         return url
 
 
-def canonical_class(toolclass: ToolClass) -> ToolClass:
+def _version_url(tool_url: str, segment: str) -> str:
+    return f"{tool_url}/versions/{quote_segment(segment)}"
+
+
+# The rules, once: each gives the fields presenting changes, for a model copy
+# (present_tool) and for a tool's JSON (present_tool_json) alike.
+
+
+def _class_fields(toolclass: ToolClass) -> dict[str, str]:
     name = toolclass.name or toolclass.id or "Unknown"
-    return ToolClass(id=name, name=name, description=toolclass.description or name)
+    return {"id": name, "name": name, "description": toolclass.description or name}
+
+
+def _tool_fields(upstream: Upstream, raw: Tool, links: Links) -> dict[str, Any]:
+    gid = gateway_id(upstream.name, raw.id)
+    aliases = list(dict.fromkeys([*raw.aliases, *client_spellings(upstream.name, raw.id)]))
+    return {"id": gid, "aliases": aliases, "url": links.tool(gid)}
+
+
+def _version_fields(
+    upstream: Upstream, tool_id: str, tool_url: str, raw: ToolVersion
+) -> dict[str, str]:
+    segment = upstream.version_segment({"id": raw.id, "name": raw.name})
+    version_id = raw.id
+    if version_id.startswith(f"{tool_id}:"):
+        version_id = gateway_id(upstream.name, version_id)
+    return {"url": _version_url(tool_url, segment), "id": version_id}
+
+
+def canonical_class(toolclass: ToolClass) -> ToolClass:
+    return ToolClass(**_class_fields(toolclass))
 
 
 def present_version(
     upstream: Upstream, tool_id: str, raw: ToolVersion, links: Links
 ) -> ToolVersion:
-    gid = gateway_id(upstream.name, tool_id)
-    segment = upstream.version_segment({"id": raw.id, "name": raw.name})
-    version_id = raw.id
-    if version_id.startswith(f"{tool_id}:"):
-        version_id = gateway_id(upstream.name, version_id)
-    return raw.model_copy(update={"url": links.version(gid, segment), "id": version_id})
+    tool_url = links.tool(gateway_id(upstream.name, tool_id))
+    return raw.model_copy(update=_version_fields(upstream, tool_id, tool_url, raw))
 
 
 def present_tool(upstream: Upstream, raw: Tool, links: Links) -> Tool:
-    gid = gateway_id(upstream.name, raw.id)
-    aliases = list(dict.fromkeys([*raw.aliases, *client_spellings(upstream.name, raw.id)]))
+    fields = _tool_fields(upstream, raw, links)
+    versions = [
+        v.model_copy(update=_version_fields(upstream, raw.id, fields["url"], v))
+        for v in raw.versions
+    ]
     return raw.model_copy(
-        update={
-            "id": gid,
-            "aliases": aliases,
-            "url": links.tool(gid),
-            "toolclass": canonical_class(raw.toolclass),
-            "versions": [present_version(upstream, raw.id, v, links) for v in raw.versions],
-        }
+        update={**fields, "toolclass": canonical_class(raw.toolclass), "versions": versions}
     )
 
 
@@ -95,19 +116,11 @@ def present_tool_json(upstream: Upstream, raw: Tool, links: Links) -> dict[str, 
     """``present_tool(upstream, raw, links).dump()``, made from one dump of ``raw``
     rather than from copies of its models: a listing page presents thousands."""
     out = raw.dump()
-    gid = gateway_id(upstream.name, raw.id)
-    out["id"] = gid
-    out["aliases"] = list(dict.fromkeys([*raw.aliases, *client_spellings(upstream.name, raw.id)]))
-    out["url"] = tool_url = links.tool(gid)
-    toolclass = raw.toolclass
-    name = toolclass.name or toolclass.id or "Unknown"  # as canonical_class makes it
-    out["toolclass"] = {"id": name, "name": name, "description": toolclass.description or name}
-    prefix = f"{raw.id}:"
+    fields = _tool_fields(upstream, raw, links)
+    out.update(fields)
+    out["toolclass"] = _class_fields(raw.toolclass)
     for version, dumped in zip(raw.versions, out["versions"], strict=True):
-        segment = upstream.version_segment({"id": version.id, "name": version.name})
-        dumped["url"] = f"{tool_url}/versions/{quote_segment(segment)}"
-        if version.id.startswith(prefix):
-            dumped["id"] = gateway_id(upstream.name, version.id)
+        dumped.update(_version_fields(upstream, raw.id, fields["url"], version))
     return out
 
 
