@@ -29,7 +29,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from ..requestid import HEADER, REQUEST_ID, RequestIds
-from ..runtime import GENERATION, Generation, Runtime
+from ..runtime import GENERATION, Runtime
 from .hot import HotAnswers
 from .logs import ACCESS_LOG, access_writer
 from .metrics import Metrics, route_label
@@ -69,25 +69,23 @@ def access_middleware(runtime: Runtime, metrics: Metrics, hot: HotAnswers) -> Mi
     async def serve(request: web.Request, handler: Handler, request_id: str) -> web.StreamResponse:
         generation = runtime.current()
         started = time.perf_counter()
+        status = 500
+        route: str | None = None
+        answer: web.StreamResponse | None = None
         try:
             found = await hot.response(request, generation)
-        except asyncio.CancelledError:
-            finish(
-                request, None, CLIENT_CLOSED, route_label(request), started, generation, request_id
-            )
-            raise
-        if found is not None:  # answered at once: nothing to count in flight
-            response, route = found
-            response.headers[HEADER] = request_id
-            finish(request, response, response.status, route, started, generation, request_id)
-            return response
-        request[GENERATION] = generation
-        status = 500
-        answer: web.StreamResponse | None = None
-        metrics.in_flight.inc()
-        try:
-            with runtime.serving(generation):
-                answer = await handler(request)
+            if found is not None:  # answered at once: nothing to count in flight
+                answer, route = found
+                status = answer.status
+                answer.headers[HEADER] = request_id
+                return answer
+            request[GENERATION] = generation
+            metrics.in_flight.inc()
+            try:
+                with runtime.serving(generation):
+                    answer = await handler(request)
+            finally:
+                metrics.in_flight.dec()
             hot.remember(request, generation, answer)
             status = answer.status
             if not answer.prepared:
@@ -101,23 +99,11 @@ def access_middleware(runtime: Runtime, metrics: Metrics, hot: HotAnswers) -> Mi
             status = CLIENT_CLOSED
             raise
         finally:
-            metrics.in_flight.dec()
-            finish(request, answer, status, route_label(request), started, generation, request_id)
-
-    def finish(
-        request: web.Request,
-        response: web.StreamResponse | None,
-        status: int,
-        route: str,
-        started: float,
-        generation: Generation,
-        request_id: str,
-    ) -> None:
-        """Record the request: its metrics and, if on, its access line."""
-        seconds = time.perf_counter() - started
-        metrics.request_served(route, request.method, status, seconds)
-        if generation.config.logging.access_log:
-            _log_access(request, response, status, route, seconds, request_id)
+            seconds = time.perf_counter() - started
+            route = route or route_label(request)
+            metrics.request_served(route, request.method, status, seconds)
+            if generation.config.logging.access_log:
+                _log_access(request, answer, status, route, seconds, request_id)
 
     return access
 

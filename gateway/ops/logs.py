@@ -162,22 +162,18 @@ class JsonFormatter(logging.Formatter):
         self._second = -1
         self._second_text = ""
 
-    def _timestamp(self, record: logging.LogRecord) -> str:
-        second = int(record.created)
+    def _timestamp(self, created: float) -> str:
+        second = int(created)
         if second != self._second:  # formatted once per second, not once per line
             stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
             self._second, self._second_text = second, stamp
-        return f"{self._second_text}.{int(record.msecs):03d}Z"
+        return f"{self._second_text}.{int((created - second) * 1000):03d}Z"
 
     def access_line(self, created: float, message: str, fields: dict[str, Any]) -> str:
         """An access line with the same keys as a record of it would have (not scrubbed:
         the handler scrubs access lines a batch at a time)."""
-        second = int(created)
-        if second != self._second:
-            stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-            self._second, self._second_text = second, stamp
         line = {
-            "ts": f"{self._second_text}.{int((created - second) * 1000):03d}Z",
+            "ts": self._timestamp(created),
             "level": "info",
             "logger": ACCESS_LOG,
             "message": message,
@@ -189,7 +185,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         scrub = self.redactor.scrub
         line: dict[str, Any] = {
-            "ts": self._timestamp(record),
+            "ts": self._timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": scrub(record.getMessage()),
