@@ -79,8 +79,9 @@ class Ask:
 @dataclass(frozen=True, slots=True)
 class Reuse:
     """What an answer made from a fresh cache entry stays valid for: as long as the
-    in-process tier keeps ``entry`` for ``key`` and, for answers carrying identity
-    aliases, the identity index has seen no change since ``identity_changes``."""
+    cache still answers ``key`` with ``entry`` (see ``TieredCache.still_holds``) and,
+    for answers carrying identity aliases, the identity index has seen no change
+    since ``identity_changes``."""
 
     key: str
     entry: Entry
@@ -182,10 +183,12 @@ class Answers:
         identity_changes = None
         if transform is not None and entry.content_type.startswith(JSON_TYPE):
             identity_changes = self.identity.changes
-            just_filled = filled_transformed and lookup.status is CacheStatus.MISS
-            transformed = body if just_filled else transform(body)
-            if transformed is not body or just_filled:
-                body = tagged = transformed
+            if filled_transformed and lookup.status is CacheStatus.MISS:
+                tagged = body  # just filled, aliases in: tagged as a transformed body is
+            else:
+                transformed = transform(body)
+                if transformed is not body:
+                    body = tagged = transformed
         etag = '"' + hashlib.sha256(tagged).hexdigest()[:32] + '"'
         stale = lookup.status is CacheStatus.STALE
         fresh = 0.0 if stale else entry.fresh_for - entry.age(now)

@@ -586,7 +586,8 @@ class Federation:
             ) from None
 
     def _validate_list(self, upstream: Upstream, model: type[M], raw: list[Any]) -> list[M]:
-        return [v for v in (self._valid_item(upstream, model, item) for item in raw) if v]
+        valid = (self._valid_item(upstream, model, item) for item in raw)
+        return [v for v in valid if v is not None]
 
     def _valid_item(self, upstream: Upstream, model: type[M], item: Any) -> M | None:
         """``item`` as a ``model``, or ``None`` (logged) when it is unusable."""
