@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -148,3 +150,16 @@ async def cache_section(redis_url: str) -> AsyncIterator[dict[str, Any]]:
     if keys:
         await client.delete(*keys)
     await client.aclose()
+
+
+async def wait_until_serving(session: aiohttp.ClientSession, port: int) -> None:
+    """Return once a gateway answers ``/health`` on ``port`` (10 s at most)."""
+    for _ in range(200):
+        try:
+            async with session.get(f"http://127.0.0.1:{port}/health") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"gateway on port {port} did not start")

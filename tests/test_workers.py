@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -50,6 +51,28 @@ def wait_listening(
     raise AssertionError(f"{len(seen)} of {workers} workers started listening")
 
 
+def serve_two_workers(tmp_path: Path, **sections: Any) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """``serve --workers 2`` on the demo registry (plus ``sections``): the supervisor, its
+    port and its log."""
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "upstreams": [{"name": "demo", "url": DEMO_REGISTRY.as_uri(), "flavor": "static"}],
+                "identity": {"harvest": {"enabled": False}},
+                **sections,
+            }
+        )
+    )
+    port = free_port()
+    log = tmp_path / "serve.log"
+    argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
+    argv += ["--port", str(port), "--workers", "2"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    return process, port, log
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -61,21 +84,7 @@ def alive(pid: int) -> bool:
 def test_two_workers_serve_one_port_share_metrics_restart_and_stop_cleanly(
     tmp_path: Path,
 ) -> None:
-    config = tmp_path / "gateway.yaml"
-    config.write_text(
-        json.dumps(
-            {
-                "upstreams": [{"name": "demo", "url": DEMO_REGISTRY.as_uri(), "flavor": "static"}],
-                "identity": {"harvest": {"enabled": False}},
-            }
-        )
-    )
-    port = free_port()
-    log_path = tmp_path / "serve.log"
-    argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
-    argv += ["--port", str(port), "--workers", "2"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    process, port, log_path = serve_two_workers(tmp_path)
     seen: set[int] = set()
     try:
         wait_listening(port, process, log_path)
@@ -136,26 +145,14 @@ def test_two_workers_serve_one_port_share_metrics_restart_and_stop_cleanly(
 def test_tokens_and_rate_limits_hold_across_two_workers_sharing_redis(
     tmp_path: Path, redis_url: str
 ) -> None:
-    config = tmp_path / "gateway.yaml"
-    config.write_text(
-        json.dumps(
-            {
-                "upstreams": [{"name": "demo", "url": DEMO_REGISTRY.as_uri(), "flavor": "static"}],
-                "cache": {"redis_url": redis_url, "key_prefix": f"rate{time.time_ns()}"},
-                "server": {
-                    "rate_limit": {"per_second": 0.01, "burst": 5},
-                    "access": {"tokens": ["reader-token"]},
-                },
-                "identity": {"harvest": {"enabled": False}},
-            }
-        )
+    process, port, log = serve_two_workers(
+        tmp_path,
+        cache={"redis_url": redis_url, "key_prefix": f"rate{time.time_ns()}"},
+        server={
+            "rate_limit": {"per_second": 0.01, "burst": 5},
+            "access": {"tokens": ["reader-token"]},
+        },
     )
-    port = free_port()
-    log = tmp_path / "serve.log"
-    argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
-    argv += ["--port", str(port), "--workers", "2"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_listening(port, process, log, workers=2)
         statuses, workers = [], set()

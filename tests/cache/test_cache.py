@@ -17,7 +17,13 @@ from gateway.errors import UpstreamBadResponse
 from gateway.integrity import verify
 from gateway.store import AnswerKind, KeySpace
 from gateway.trs.models import Checksum
-from tests.conftest import DEMO_REGISTRY, GatewayFactory, RedisServer, free_port
+from tests.conftest import (
+    DEMO_REGISTRY,
+    GatewayFactory,
+    RedisServer,
+    free_port,
+    wait_until_serving,
+)
 from tests.fakes import (
     FakeRegistry,
     FakeTool,
@@ -134,18 +140,6 @@ async def test_two_gateway_processes_share_one_upstream_request(
             await asyncio.wait_for(process.wait(), 20)
         for log in logs:
             log.close()
-
-
-async def wait_until_serving(session: aiohttp.ClientSession, port: int) -> None:
-    for _ in range(200):
-        try:
-            async with session.get(f"http://127.0.0.1:{port}/health") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"gateway on port {port} did not start")
 
 
 async def test_checksum_mismatch_is_an_upstream_error_and_never_cached(

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from tests.clients.test_real_clients import CLIENT_TIMEOUT
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, free_port, wait_until_serving
 
 pytestmark = pytest.mark.clients
 
@@ -47,14 +47,7 @@ async def test_the_readme_client_commands_run_offline(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(200):
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/health") as ready:
-                        if ready.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
+            await wait_until_serving(session, int(port))
         lines = "\n".join(line.replace("8080", port) for line in script)
         runner = await asyncio.create_subprocess_exec(
             "bash", "-euo", "pipefail", "-c", lines,
