@@ -32,7 +32,7 @@ from .config import GatewayConfig, load_crosswalk
 from .errors import GatewayError
 from .federation.core import build_federation
 from .index import Harvester, Identity
-from .ops.access import access_middleware
+from .ops.access import Access
 from .ops.guard import guard_middleware
 from .ops.hot import HotAnswers
 from .ops.metrics import Metrics, MetricsRoute
@@ -45,6 +45,7 @@ from .runtime import GENERATION, Runtime
 from .store import KeySpace, RedisStore
 
 __all__ = [
+    "ACCESS",
     "CACHE",
     "HARVESTER",
     "HOT",
@@ -56,10 +57,13 @@ __all__ = [
     "RUNTIME",
     "STORE",
     "create_app",
+    "open_front_door",
 ]
 
 log = logging.getLogger(__name__)
 
+ACCESS = web.AppKey("access", Access)
+"""Records every request; its front door sends hot answers (see :func:`open_front_door`)."""
 RUNTIME = web.AppKey("runtime", Runtime)
 """The generation in force (configuration and federation); replaced as a whole on reload."""
 CACHE = web.AppKey("cache", TieredCache)
@@ -170,6 +174,13 @@ async def _nothing() -> None:
     return None
 
 
+def open_front_door(app: web.Application, server: web.Server) -> None:
+    """Let ``server``, which serves ``app``, send hot answers before aiohttp routes a request
+    (:meth:`Access.front_door`). Call it before the server takes its first connection:
+    a connection keeps the handler it was made with."""
+    server.request_handler = app[ACCESS].front_door(server.request_handler)
+
+
 def create_app(config: GatewayConfig, reload_from: ReloadSource | None = None) -> web.Application:
     """The gateway for ``config``; with ``reload_from`` it reloads that file on SIGHUP."""
     cache_config = config.cache
@@ -203,14 +214,11 @@ def create_app(config: GatewayConfig, reload_from: ReloadSource | None = None) -
     metrics_route = MetricsRoute(metrics, cache)
     answers = Answers(cache, identity)
     hot = HotAnswers(cache, identity, cache_config.memory_bytes // HOT_SHARE)
+    access = Access(runtime, metrics, hot)
 
-    app = web.Application(
-        middlewares=[
-            access_middleware(runtime, metrics, hot),
-            answer_middleware,
-            guard_middleware(store),
-        ]
-    )
+    middlewares = [access.middleware, answer_middleware, guard_middleware(store)]
+    app = web.Application(middlewares=middlewares)
+    app[ACCESS] = access
     app[RUNTIME] = runtime
     app[STORE] = store
     app[CACHE] = cache

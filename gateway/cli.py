@@ -192,6 +192,7 @@ def _run_server(app: web.Application, config: GatewayConfig, *, reuse_port: bool
 
     Raises ``OSError`` when the address cannot be listened on.
     """
+    from .app import open_front_door
     from .ops.connections import (
         DESCRIPTOR_MARGIN,
         ConnectionGuard,
@@ -218,6 +219,7 @@ def _run_server(app: web.Application, config: GatewayConfig, *, reuse_port: bool
         )
         await runner.setup()
         assert runner.server is not None  # set up just above
+        open_front_door(app, runner.server)
         admit = ConnectionGuard(runner.server, limit, server.header_timeout)
         stopping = asyncio.Event()
         accepting = asyncio.create_task(accept_forever(listener, admit, stopping))

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.app import create_app
+from gateway.app import create_app, open_front_door
 from gateway.config import GatewayConfig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,9 +41,10 @@ def gateway(aiohttp_client: Any) -> GatewayFactory:
     """Start a gateway in-process: ``await gateway(upstreams, federation={...})``."""
 
     async def start(upstreams: list[dict[str, Any]], **sections: Any) -> TestClient[Any, Any]:
-        client: TestClient[Any, Any] = await aiohttp_client(
-            create_app(make_config(upstreams, **sections))
-        )
+        app = create_app(make_config(upstreams, **sections))
+        client: TestClient[Any, Any] = await aiohttp_client(app)
+        assert client.server.runner.server is not None
+        open_front_door(app, client.server.runner.server)  # as ``serve`` does
         return client
 
     return start

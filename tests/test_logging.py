@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import os
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from gateway.ops.logs import (
     ACCESS_FLUSH,
     ACCESS_LOG,
+    AccessLine,
     GatewayLogHandler,
     JsonFormatter,
     Redactor,
@@ -150,17 +152,24 @@ async def test_access_lines_are_batched_scrubbed_and_kept_in_order() -> None:
     handler.setStream(stream)
     handler.redactor.learn({"s3cret-in-a-path"})
     handler.setFormatter(JsonFormatter(handler.redactor))
-    fields = {"path": "/x/s3cret-in-a-path", "status": 200, "request_id": "r1"}
-    handler.access("GET /x/s3cret-in-a-path 200", fields)
-    handler.access("GET /y 200", {**fields, "path": "/y", "request_id": "r2"})
+    secret = AccessLine.of("GET", "/x/s3cret-in-a-path", "/x/{p}", 200, 10, "HIT")
+    plain = AccessLine.of("GET", "/y?q=1", "/y", 200, 10, "HIT")
+    handler.access(secret, 0.001, "127.0.0.1", "curl/8", "r1")
+    handler.access(plain, 0.002, None, None, "r2")
     assert stream.getvalue() == "", "access lines wait for their batch"
     await asyncio.sleep(ACCESS_FLUSH * 2)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [line["request_id"] for line in lines] == ["r1", "r2"]
     assert lines[0]["path"] == "/x/[redacted]" and "s3cret" not in stream.getvalue()
     assert lines[0]["logger"] == "gateway.access" and lines[0]["ts"].endswith("Z")
+    assert lines[1] == {
+        "ts": lines[1]["ts"], "level": "info", "logger": "gateway.access",
+        "message": "GET /y?q=1 200", "pid": os.getpid(), "method": "GET", "path": "/y",
+        "query": "q=1", "route": "/y", "status": 200, "bytes": 10, "cache": "HIT",
+        "duration_ms": 2.0, "remote": None, "user_agent": None, "request_id": "r2",
+    }  # fmt: skip
 
-    handler.access("GET /z 200", {**fields, "request_id": "r3"})
+    handler.access(plain, 0.003, "127.0.0.1", None, "r3")
     record = logging.makeLogRecord({"name": "gateway.x", "levelno": 30, "msg": "later"})
     handler.handle(record)  # another line: the waiting access line is written first
     after = [json.loads(line) for line in stream.getvalue().splitlines()][2:]

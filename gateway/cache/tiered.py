@@ -24,9 +24,10 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 
 from ..config import CacheConfig
 from ..errors import UpstreamError
@@ -86,8 +87,14 @@ class CacheStats:
     refreshes: int = 0
 
     def count(self, status: CacheStatus, source: Tier) -> None:
-        key = f"{status.value.lower()}:{source.value}"
+        key = _STATS_KEYS[status, source]
         self.counts[key] = self.counts.get(key, 0) + 1
+
+
+_STATS_KEYS: Mapping[tuple[CacheStatus, Tier], str] = MappingProxyType(
+    {(s, t): f"{s.value.lower()}:{t.value}" for s in CacheStatus for t in Tier}
+)
+"""The counter name of each outcome and tier (made once: this is counted per request)."""
 
 
 FillFn = Callable[[], Awaitable[Fill]]

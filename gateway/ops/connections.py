@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 BACKLOG = 128
 """Connections the kernel queues before the gateway accepts them."""
+ACCEPT_BATCH = 32
+"""Connections accepted at once, at most, before they are set up."""
 DESCRIPTOR_MARGIN = 64 + BACKLOG
 """Descriptors kept free beyond connections: upstream sockets, Redis, files, logs, and
 connections closed to make room (their descriptors are released a moment later)."""
@@ -106,13 +108,15 @@ class ConnectionGuard:
         self.max_connections = max_connections
         self.header_timeout = header_timeout
 
-    def full(self) -> bool:
-        return len(self.server.connections) >= self.max_connections
+    def full(self, arriving: int = 0) -> bool:
+        """Whether one more connection (besides ``arriving`` ones being set up) is too many."""
+        return len(self.server.connections) + arriving >= self.max_connections
 
     def make_room(self) -> bool:
         """Close the oldest connection serving no request; ``False`` if all are busy."""
         for handler in self.server.connections:  # oldest first: kept in arrival order
-            if not getattr(handler, "_request_in_progress", True):
+            closing = getattr(handler, "_force_close", False)
+            if not closing and not getattr(handler, "_request_in_progress", True):
                 handler.force_close()
                 handler.close()
                 return True
@@ -134,9 +138,11 @@ class ConnectionGuard:
 async def accept_forever(
     listener: socket.socket, guard: ConnectionGuard, stopping: asyncio.Event
 ) -> None:
-    """Accept connections one at a time, so no burst of accepts can run the process out of
-    descriptors: a connection that cannot be admitted is answered and closed before the
-    next one is accepted."""
+    """Accept connections a bounded batch at a time (at most :data:`ACCEPT_BATCH`), so no
+    burst of accepts can run the process out of descriptors: a connection that cannot be
+    admitted is answered and closed before more are accepted. The connections of a batch
+    are set up together, so a burst of clients (a load test, a platform's workers
+    starting) waits one turn of the event loop, not one turn per connection before it."""
     loop = asyncio.get_running_loop()
     listener.setblocking(False)
     while not stopping.is_set():
@@ -146,17 +152,31 @@ async def accept_forever(
             log.warning("accepting a connection failed: %s", exc)
             await asyncio.sleep(0.1)
             continue
-        if guard.full() and not guard.make_room():
-            with contextlib.suppress(OSError):
-                connection.setblocking(False)
-                connection.send(_SHED)
-            connection.close()
-            continue
-        try:
-            await loop.connect_accepted_socket(guard, connection)
-        except OSError as exc:
-            log.info("a connection closed while it was being set up: %s", exc)
-            connection.close()
+        admitted: list[socket.socket] = []
+        while True:
+            if guard.full(len(admitted)) and not guard.make_room():
+                with contextlib.suppress(OSError):
+                    connection.setblocking(False)
+                    connection.send(_SHED)
+                connection.close()
+            else:
+                admitted.append(connection)
+            if len(admitted) >= ACCEPT_BATCH:
+                break
+            try:  # another connection already waiting, without waiting for one
+                connection, _ = listener.accept()
+            except OSError:  # none waiting (or out of descriptors: the next turn says so)
+                break
+        outcomes = await asyncio.gather(
+            *(loop.connect_accepted_socket(guard, c) for c in admitted), return_exceptions=True
+        )
+        for connection, outcome in zip(admitted, outcomes, strict=True):
+            if isinstance(outcome, OSError):
+                log.info("a connection closed while it was being set up: %s", outcome)
+                connection.close()
+            elif isinstance(outcome, BaseException):
+                connection.close()
+                raise outcome
 
 
 def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:

@@ -45,7 +45,7 @@ OPERATOR_PATHS = frozenset({"/", "/metrics", "/health/ready"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _bearer(request: web.Request) -> bytes | None:
+def _bearer(request: web.BaseRequest) -> bytes | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
@@ -68,7 +68,7 @@ def _needed(access: AccessConfig, path: str) -> list[SecretStr]:
     return [*access.tokens, *access.operator_tokens] if access.tokens else []
 
 
-def _refusal(request: web.Request, access: AccessConfig) -> str | None:
+def _refusal(request: web.BaseRequest, access: AccessConfig) -> str | None:
     """Why ``request`` may not be answered under ``access``; ``None`` if it may."""
     needed = _needed(access, request.path)
     if not needed:
@@ -81,7 +81,7 @@ def _refusal(request: web.Request, access: AccessConfig) -> str | None:
     return None
 
 
-def permits(request: web.Request, access: AccessConfig) -> bool:
+def permits(request: web.BaseRequest, access: AccessConfig) -> bool:
     """Whether ``request`` may be answered under ``access``."""
     return _refusal(request, access) is None
 

@@ -21,15 +21,19 @@ request; ``If-None-Match`` is answered ``304`` as the full path does. Requests
 that must take a rate-limit token always go the full path; bearer tokens are
 checked here as they are there (a request that fails the check goes the full
 path, which refuses it).
+
+Hot answers are sent by the server's front door (:meth:`gateway.ops.access.Access.front_door`),
+before aiohttp routes the request; the access middleware offers them every answer
+of the full path (:meth:`HotAnswers.remember`).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from aiohttp import web
-from cachetools import LRUCache
 from multidict import CIMultiDict
 
 from ..answers import Answer
@@ -39,6 +43,7 @@ from ..index import Identity
 from ..responses import etags_of
 from ..runtime import Generation
 from .guard import permits
+from .logs import AccessLine
 from .metrics import route_label
 
 __all__ = ["ANSWERED", "HotAnswers"]
@@ -50,6 +55,9 @@ PER_REQUEST = frozenset({"age", "cache-control", "x-cache", "x-cache-source", "x
 """Headers never remembered: made again per request, or the same for every hot answer."""
 
 Signature = tuple[str, str | None, str | None, str | None]
+
+OVERHEAD = 512
+"""Bytes counted for a hot answer besides its body (headers, bookkeeping)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -73,6 +81,23 @@ class Hot:
     """The second ``age`` and ``cache_control`` were made for."""
     age: str = ""
     cache_control: str = ""
+    access: dict[int, AccessLine] = field(default_factory=dict)
+    """The access line's fixed part, by status (200, or 304), made at its first use."""
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + OVERHEAD
+
+    def access_line(self, request: web.BaseRequest, response: web.Response) -> AccessLine:
+        """The fixed part of the access line of ``response``, sent for ``request``."""
+        status = response.status
+        line = self.access.get(status)
+        if line is None:
+            size = response.content_length
+            cache = CacheStatus.HIT.value
+            line = AccessLine.of(request.method, request.raw_path, self.route, status, size, cache)
+            self.access[status] = line
+        return line
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,15 +132,33 @@ class HotAnswers:
     def __init__(self, cache: TieredCache, identity: Identity, max_bytes: int) -> None:
         self.cache = cache
         self.identity = identity
-        self._hot: LRUCache[Signature, Hot] = LRUCache(
-            maxsize=max(max_bytes, 1), getsizeof=lambda hot: len(hot.body) + 512
-        )
+        self.max_bytes = max_bytes
+        self._hot: OrderedDict[Signature, Hot] = OrderedDict()
+        """Least recently sent first."""
+        self._bytes = 0
         self._rules: _Rules | None = None
         self.hits = 0
         """Requests answered here."""
 
     def __len__(self) -> int:
         return len(self._hot)
+
+    def _keep(self, signature: Signature, hot: Hot) -> None:
+        self._forget(signature)
+        if hot.size > self.max_bytes:
+            return
+        self._hot[signature] = hot
+        self._bytes += hot.size
+        while self._bytes > self.max_bytes:
+            _, oldest = self._hot.popitem(last=False)
+            self._bytes -= oldest.size
+
+    def _forget(self, signature: Signature, hot: Hot | None = None) -> None:
+        """Forget the hot answer of ``signature`` (only if it is ``hot``, when given)."""
+        kept = self._hot.get(signature)
+        if kept is not None and (hot is None or kept is hot):
+            del self._hot[signature]
+            self._bytes -= kept.size
 
     def rules(self, generation: Generation) -> _Rules:
         rules = self._rules
@@ -124,7 +167,7 @@ class HotAnswers:
         return rules
 
     @staticmethod
-    def _signature(request: web.Request, rules: _Rules) -> Signature:
+    def _signature(request: web.BaseRequest, rules: _Rules) -> Signature:
         """What an answer depends on besides its path: the representation asked for, the
         host its links are made for, and the origin its CORS headers are made for."""
         headers = request.headers
@@ -132,12 +175,10 @@ class HotAnswers:
         origin = headers.get("Origin") if rules.by_origin else None
         return (request.raw_path, headers.get("Accept"), host, origin)
 
-    async def response(
-        self, request: web.Request, generation: Generation
-    ) -> tuple[web.Response, str] | None:
-        """The response for ``request`` and its route template, if a valid hot answer
-        has it; else ``None``."""
-        if not self._hot or request.method != "GET":
+    def find(self, request: web.BaseRequest, generation: Generation) -> Hot | None:
+        """The hot answer for ``request``, if one is valid; with Redis as its source
+        (``Hot.source``), :meth:`confirm` it before sending it."""
+        if request.method != "GET":
             return None
         rules = self.rules(generation)
         if not rules.usable:
@@ -146,26 +187,39 @@ class HotAnswers:
         hot = self._hot.get(signature)
         if hot is None:
             return None
-        now = time.time()
         entry = hot.entry
-        age = now - entry.stored_at
         if (
             hot.generation is not generation
-            or age >= entry.fresh_for
+            or time.time() - entry.stored_at >= entry.fresh_for
             or (hot.identity_changes is not None and hot.identity_changes != self.identity.changes)
         ):
-            self._hot.pop(signature, None)
+            self._forget(signature)
             return None
         if rules.tokens and not permits(request, generation.config.server.access):
             return None
-        if not await self.cache.still_holds(hot.key, entry):
-            if self._hot.get(signature) is hot:
-                del self._hot[signature]
+        if hot.source is Tier.MEMORY and not self.cache.memory.holds(hot.key, entry):
+            self._forget(signature, hot)
             return None
+        self._hot.move_to_end(signature)
+        return hot
+
+    async def confirm(self, request: web.BaseRequest, hot: Hot) -> bool:
+        """Whether Redis still holds the entry ``hot`` was made from (one read shared by
+        every concurrent request for it); if not, ``hot`` is forgotten."""
+        if await self.cache.still_holds(hot.key, hot.entry):
+            return True
+        self._forget(self._signature(request, self.rules(hot.generation)), hot)
+        return False
+
+    def respond(self, request: web.BaseRequest, hot: Hot) -> web.Response:
+        """The response ``hot`` makes for ``request`` (counted as a hit)."""
         self.hits += 1
         self.cache.stats.count(CacheStatus.HIT, hot.source)
+        now = time.time()
         second = int(now)
         if second != hot.second:
+            entry = hot.entry
+            age = now - entry.stored_at
             hot.second, hot.age = second, str(max(0, int(age)))
             hot.cache_control = hot.policy.cache_control(entry.fresh_for - age)
         if_none_match = request.headers.get("If-None-Match")
@@ -177,7 +231,7 @@ class HotAnswers:
         headers = response.headers
         headers["Age"] = hot.age
         headers["Cache-Control"] = hot.cache_control
-        return response, hot.route
+        return response
 
     def remember(
         self, request: web.Request, generation: Generation, response: web.StreamResponse
@@ -206,7 +260,7 @@ class HotAnswers:
         )
         headers["X-Cache"] = CacheStatus.HIT.value
         headers["X-Cache-Source"] = source.value
-        self._hot[self._signature(request, rules)] = Hot(
+        hot = Hot(
             generation=generation,
             key=reuse.key,
             entry=reuse.entry,
@@ -218,3 +272,4 @@ class HotAnswers:
             policy=CachePolicy(generation.config),
             source=source,
         )
+        self._keep(self._signature(request, rules), hot)

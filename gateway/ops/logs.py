@@ -17,8 +17,12 @@ A reload adds the new configuration's secrets (old ones stay redacted).
 Access lines (one per request) take a shorter road when this handler is the
 only one listening (:func:`access_writer`): formatted straight from their
 fields, without a ``LogRecord``, and written in batches at most
-:data:`ACCESS_FLUSH` seconds apart (or once :data:`ACCESS_BUFFER` bytes are
-waiting, or before any other line), each batch scrubbed as a whole.
+:data:`ACCESS_FLUSH` seconds apart (or once :data:`ACCESS_BATCH` lines are
+waiting, or before any other line). A request only leaves its fields behind; the
+lines are formatted and scrubbed when their batch is written, each distinct
+text scrubbed once per batch. The fields that are the same for every request
+answered alike (an :class:`AccessLine`) are made into text once, so a hot answer
+sent again reuses them.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import os
 import re
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -41,6 +46,7 @@ from ..requestid import REQUEST_ID
 
 __all__ = [
     "ACCESS_LOG",
+    "AccessLine",
     "GatewayLogHandler",
     "JsonFormatter",
     "RedactingStream",
@@ -57,8 +63,8 @@ ACCESS_LOG = "gateway.access"
 _ACCESS_LOGGER = logging.getLogger(ACCESS_LOG)
 ACCESS_FLUSH = 0.2
 """Seconds an access line may wait to be written with the next ones."""
-ACCESS_BUFFER = 64 * 1024
-"""Characters of access lines written at once, without waiting."""
+ACCESS_BATCH = 256
+"""Access lines written at once, without waiting."""
 
 REDACTED = "[redacted]"
 _PID = os.getpid()
@@ -153,6 +159,79 @@ class RedactingStream(io.TextIOBase):
         return getattr(self.stream, "encoding", "utf-8")
 
 
+@dataclass(frozen=True, slots=True)
+class AccessLine:
+    """What an access line says that is the same for every request answered alike:
+    the message and the fields from ``method`` to ``cache``, also as JSON members."""
+
+    message: str
+    fields: dict[str, Any]
+    members: str
+    """``"message": ..., "pid": ..., "method": ...`` up to ``"cache"``, without braces."""
+
+    @classmethod
+    def of(cls, method: str, raw_path: str, route: str, status: int, size: int | None,
+           cache: str | None) -> AccessLine:  # fmt: skip
+        path, _, query = raw_path.partition("?")
+        message = f"{method} {raw_path} {status}"
+        fields = {
+            "method": method,
+            "path": path,
+            "query": query or None,
+            "route": route,
+            "status": status,
+            "bytes": size,
+            "cache": cache,
+        }
+        members = orjson.dumps({"message": message, "pid": _PID, **fields})[1:-1].decode()
+        return cls(message, fields, members)
+
+    def record_fields(
+        self, seconds: float, remote: str | None, user_agent: str | None, request_id: str
+    ) -> dict[str, Any]:
+        """Every field, as ``extra=`` of a log record of the line."""
+        return {**self.fields, **_per_request(seconds, remote, user_agent, request_id)}
+
+
+WaitingAccess = tuple[float, AccessLine, float, str | None, str | None, str]
+"""An access line's time, fixed part, duration, remote, user agent and request id."""
+
+
+def _per_request(
+    seconds: float, remote: str | None, user_agent: str | None, request_id: str
+) -> dict[str, Any]:
+    return {
+        "duration_ms": round(seconds * 1000, 2),
+        "remote": remote,
+        "user_agent": user_agent,
+        "request_id": request_id,
+    }
+
+
+class Scrubbed:
+    """Scrubbed texts for one batch of access lines: each distinct text (the fixed part of
+    a hot answer's line, a user agent) is scrubbed once per batch, not once per line."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        self._texts: dict[str, str] = {}
+        self._json: dict[str | None, str] = {}
+
+    def text(self, text: str) -> str:
+        clean = self._texts.get(text)
+        if clean is None:
+            clean = self._texts[text] = self.redactor.scrub(text)
+        return clean
+
+    def json(self, value: str | None) -> str:
+        """``value`` scrubbed, as a JSON value."""
+        clean = self._json.get(value)
+        if clean is None:
+            scrubbed = None if value is None else self.text(value)
+            clean = self._json[value] = orjson.dumps(scrubbed).decode()
+        return clean
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record; ``extra=`` fields become keys."""
 
@@ -169,18 +248,15 @@ class JsonFormatter(logging.Formatter):
             self._second, self._second_text = second, stamp
         return f"{self._second_text}.{int((created - second) * 1000):03d}Z"
 
-    def access_line(self, created: float, message: str, fields: dict[str, Any]) -> str:
-        """An access line with the same keys as a record of it would have (not scrubbed:
-        the handler scrubs access lines a batch at a time)."""
-        line = {
-            "ts": self._timestamp(created),
-            "level": "info",
-            "logger": ACCESS_LOG,
-            "message": message,
-            "pid": _PID,
-            **fields,
-        }
-        return orjson.dumps(line).decode()
+    def access_line(self, waiting: WaitingAccess, scrubbed: Scrubbed) -> str:
+        """An access line with the same keys as a record of it would have."""
+        created, line, seconds, remote, user_agent, request_id = waiting
+        json = scrubbed.json
+        return (
+            f'{{"ts":"{self._timestamp(created)}","level":"info","logger":"{ACCESS_LOG}",'
+            f'{scrubbed.text(line.members)},"duration_ms":{round(seconds * 1000, 2)},'
+            f'"remote":{json(remote)},"user_agent":{json(user_agent)},"request_id":{json(request_id)}}}'
+        )
 
     def format(self, record: logging.LogRecord) -> str:
         scrub = self.redactor.scrub
@@ -211,11 +287,13 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.redactor = redactor
 
-    def access_line(self, created: float, message: str, fields: dict[str, Any]) -> str:
-        """An access line as a record of it would be formatted (not scrubbed)."""
+    def access_line(self, waiting: WaitingAccess, scrubbed: Scrubbed) -> str:
+        """An access line as a record of it would be formatted."""
+        created, line, _, _, _, request_id = waiting
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
         millis = int((created - int(created)) * 1000)
-        return f"{stamp},{millis:03d} INFO {ACCESS_LOG} [{fields['request_id']}]: {message}"
+        message = scrubbed.text(line.message)
+        return f"{stamp},{millis:03d} INFO {ACCESS_LOG} [{scrubbed.text(request_id)}]: {message}"
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
@@ -237,19 +315,20 @@ class GatewayLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
             stream = stream.stream
         super().__init__(stream)
         self.redactor = Redactor()
-        self._access: list[str] = []
-        self._access_size = 0
+        self._access: list[WaitingAccess] = []
         self._flush_soon: asyncio.TimerHandle | None = None
 
-    def access(self, message: str, fields: dict[str, Any]) -> None:
+    def access(
+        self,
+        line: AccessLine,
+        seconds: float,
+        remote: str | None,
+        user_agent: str | None,
+        request_id: str,
+    ) -> None:
         """Write one access line, soon."""
-        formatter = self.formatter
-        if not isinstance(formatter, JsonFormatter | TextFormatter):
-            return
-        line = formatter.access_line(time.time(), message, fields)
-        self._access.append(line)
-        self._access_size += len(line)
-        if self._access_size >= ACCESS_BUFFER:
+        self._access.append((time.time(), line, seconds, remote, user_agent, request_id))
+        if len(self._access) >= ACCESS_BATCH:
             self.flush_access()
         elif self._flush_soon is None:
             try:
@@ -260,14 +339,16 @@ class GatewayLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
                 self._flush_soon = loop.call_later(ACCESS_FLUSH, self.flush_access)
 
     def flush_access(self) -> None:
-        """Write the access lines waiting, scrubbed as one text."""
+        """Write the access lines waiting, formatted and scrubbed."""
         if self._flush_soon is not None:
             self._flush_soon.cancel()
             self._flush_soon = None
-        if not self._access:
+        waiting, self._access = self._access, []
+        formatter = self.formatter
+        if not waiting or not isinstance(formatter, JsonFormatter | TextFormatter):
             return
-        lines, self._access, self._access_size = self._access, [], 0
-        text = self.redactor.scrub("\n".join(lines)) + "\n"
+        scrubbed = Scrubbed(self.redactor)
+        text = "\n".join([formatter.access_line(w, scrubbed) for w in waiting]) + "\n"
         self.acquire()
         try:
             self.stream.write(text)
