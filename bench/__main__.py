@@ -141,14 +141,18 @@ async def redis_server() -> AsyncIterator[str]:
         yield f"redis://127.0.0.1:{port}/0"
 
 
-def wrk(url: str, seconds: int) -> tuple[float, float]:
-    """Requests per second and p99 in ms, from ``wrk -t1 -c50``."""
+def wrk(url: str, seconds: int, pause_ms: int = 0) -> tuple[float, float]:
+    """Requests per second and p99 in ms, from ``wrk -t1 -c50``; with ``pause_ms``, each
+    connection waits that long after an answer before asking again (a paced load)."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed (Debian package wrk)")
-    out = subprocess.run(
-        ["wrk", "-t1", "-c50", f"-d{seconds}s", "--latency", url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(f"delay = function() return {pause_ms} end\n" if pause_ms else "")
+        script.flush()
+        out = subprocess.run(
+            ["wrk", "-t1", "-c50", f"-d{seconds}s", "--latency", "-s", script.name, url],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
     value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
     p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -181,53 +185,88 @@ async def fetch(session: aiohttp.ClientSession, url: str) -> tuple[int, dict[str
 # -- scenarios -------------------------------------------------------------------------
 
 
+HOT_TARGET = 0.70
+"""Hot hits from memory must reach this share of bare aiohttp's requests/s."""
+PER_RESPONSE = {"date", "server", "content-length", "connection", "transfer-encoding"}
+"""Headers aiohttp writes itself on both servers."""
+
+
 async def hot_hits(seconds: int, redis_url: str | None, rounds: int) -> list[Result]:
-    """A hot descriptor, from memory and (memory off) from Redis, beside a bare server:
-    the two measured in turn ``rounds`` times, the medians compared (the machine is
-    shared, so single runs vary by a fifth)."""
+    """A hot descriptor, from memory and (memory off) from Redis, beside a bare server
+    sending the same bytes (status line, headers, body): the two measured in turn
+    ``rounds`` times, the medians compared (the machine is shared, so single runs vary
+    by a fifth).
+
+    Throughput is measured at saturation (50 connections asking back to back), where
+    latency is queueing: 50 divided by the rate. The p99 target is measured at the load
+    the throughput target asks for: each of the 50 connections pauses after an answer
+    so that they offer at most 0.70 x bare's rate (whole milliseconds, rounded down).
+    """
     up_port = free_port()
     results = []
     async with process(*upstream(up_port), port=up_port, path="/service-info"):
         entry = {"name": "up", "url": f"http://127.0.0.1:{up_port}"}
-        cases: list[tuple[str, dict[str, Any], float]] = [("memory", {}, 0.70)]
+        cases: list[tuple[str, dict[str, Any], float]] = [("memory", {}, HOT_TARGET)]
         if redis_url:
             cases.append(("redis", {"redis_url": redis_url, "memory_entries": 0}, 0.40))
         for tier, cache, target in cases:
             async with gateway({"upstreams": [entry], "cache": cache}) as (port, _):
                 url = descriptor_url(port, 1)
                 async with aiohttp.ClientSession() as session:
-                    status, _, body = await fetch(session, url)
                     await fetch(session, url)
-                with tempfile.NamedTemporaryFile() as saved:
-                    saved.write(body)
-                    saved.flush()
+                    await fetch(session, url)
+                    status, headers, body = await fetch(session, url)
+                sent = {k: v for k, v in headers.items() if k.lower() not in PER_RESPONSE}
+                with (
+                    tempfile.NamedTemporaryFile() as saved_body,
+                    tempfile.NamedTemporaryFile("w") as saved_headers,
+                ):
+                    saved_body.write(body)
+                    saved_body.flush()
+                    json.dump(sent, saved_headers)
+                    saved_headers.flush()
                     bare_port = free_port()
-                    bare = [PYTHON, "-m", "bench.bare", str(bare_port), saved.name]
+                    bare = [PYTHON, "-m", "bench.bare", str(bare_port), saved_body.name,
+                            saved_headers.name]  # fmt: skip
+                    bare_url = f"http://127.0.0.1:{bare_port}/x"
                     async with process(*bare, port=bare_port):
-                        runs = [
-                            (wrk(f"http://127.0.0.1:{bare_port}/x", seconds), wrk(url, seconds))
-                            for _ in range(rounds)
-                        ]
+                        runs, paced = [], []
+                        for _ in range(rounds):
+                            runs.append((wrk(bare_url, seconds), wrk(url, seconds)))
+                            if tier == "memory":
+                                pause = int(50_000 / (HOT_TARGET * runs[-1][0][0]))
+                                paced.append((pause, wrk(url, seconds, pause)))
             bare_rate = statistics.median(b[0] for b, _ in runs)
-            bare_p99 = statistics.median(b[1] for b, _ in runs)
             rate = statistics.median(g[0] for _, g in runs)
             p99 = statistics.median(g[1] for _, g in runs)
             ratio = rate / bare_rate
-            ok = ratio >= target and (tier != "memory" or p99 <= 5.0)
+            figures: dict[str, Any] = {
+                "rate": rate,
+                "bare_rate": bare_rate,
+                "ratio": ratio,
+                "p99_ms_saturated": p99,
+                "bare_p99_ms_saturated": statistics.median(b[1] for b, _ in runs),
+                "status": status,
+                "runs": runs,
+            }
+            measured = f"{rate:,.0f} vs {bare_rate:,.0f} req/s = {ratio:.3f} x bare"
+            ok = ratio >= target
+            if paced:
+                paced_rate = statistics.median(r for _, (r, _) in paced)
+                paced_p99 = statistics.median(p for _, (_, p) in paced)
+                figures.update(paced=paced, paced_rate=paced_rate, paced_p99_ms=paced_p99)
+                measured += (
+                    f"; p99 {paced_p99:.1f} ms at {paced_rate:,.0f} req/s paced"
+                    f" ({p99:.1f} ms saturated)"
+                )
+                ok = ok and paced_p99 <= 5.0
             results.append(
                 Result(
                     f"hot descriptor from {tier}",
-                    f"{rate:,.0f} vs {bare_rate:,.0f} req/s = {ratio:.3f} x bare; p99 {p99:.1f} ms",
-                    f">= {target:.2f} x bare" + (", p99 <= 5 ms" if tier == "memory" else ""),
+                    measured,
+                    f">= {target:.2f} x bare" + (", p99 <= 5 ms" if paced else ""),
                     ok,
-                    {
-                        "rate": rate,
-                        "bare_rate": bare_rate,
-                        "ratio": ratio,
-                        "p99_ms": p99,
-                        "bare_p99_ms": bare_p99,
-                        "status": status,
-                    },
+                    figures,
                 )
             )
     return results
