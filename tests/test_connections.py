@@ -126,3 +126,22 @@ def test_requests_the_http_parser_refuses_get_a_trs_error_and_one_log_line(
     text = log.read_text()
     assert text.count("refused a malformed request") == 3
     assert "Traceback" not in text
+
+
+def test_a_burst_of_connections_opened_together_is_answered_in_full(tmp_path: Path) -> None:
+    with serving(tmp_path, {}) as (port, _):
+        burst = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(100)]
+        try:
+            for sock in burst:
+                sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answers = []
+            for sock in burst:
+                data = b""
+                while chunk := sock.recv(65536):
+                    data += chunk
+                answers.append(data)
+        finally:
+            for sock in burst:
+                sock.close()
+    assert all(a.startswith(b"HTTP/1.1 200 ") for a in answers), [a[:40] for a in answers]
+    assert len({a.split(b"X-Request-ID: ")[1][:32] for a in answers}) == 100

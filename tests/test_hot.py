@@ -4,6 +4,7 @@ as the full path would send them."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 from urllib.parse import quote
 
@@ -11,9 +12,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict
 
-from gateway.app import CACHE, HOT, IDENTITY, RUNTIME
+from gateway.app import CACHE, HOT, IDENTITY, RUNTIME, create_app
 from gateway.commands.cache import purge, purge_target
 from gateway.federation.core import build_federation
+from gateway.ops.logs import ACCESS_LOG
 from tests.conftest import GatewayFactory, make_config
 from tests.fakes import FakeRegistry, FakeTool, ServerFactory, start_registry
 from tests.samples import cwl_workflow_version
@@ -202,3 +204,35 @@ async def test_without_an_in_process_tier_hot_answers_are_checked_against_redis(
     _, headers, body = await fetch(client, PLAIN)
     assert headers["X-Cache"] == "MISS" and body == first[2] and hits(client) == 20
     assert registry.request_count("/descriptor") == 2
+
+
+async def test_hot_answers_are_counted_and_logged_as_every_request_is(
+    upstream: Any, gateway: GatewayFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, entry = upstream
+    caplog.set_level(logging.INFO, logger=ACCESS_LOG)
+    client = await made_hot(gateway, entry, PLAIN)
+    _, headers, _ = await fetch(client, PLAIN, **{"X-Request-ID": "client-chosen-id"})
+    assert hits(client) == 2 and headers["X-Request-ID"] == "client-chosen-id"
+    lines = [r for r in caplog.records if r.name == ACCESS_LOG]
+    assert [r.__dict__["cache"] for r in lines] == ["MISS", "HIT", "HIT"]
+    route = "/ga4gh/trs/v2/tools/{id}/versions/{version_id}/{type}/descriptor"
+    assert {r.__dict__["route"] for r in lines} == {route}
+    assert lines[-1].__dict__["request_id"] == "client-chosen-id"
+    assert lines[-1].__dict__["bytes"] == lines[0].__dict__["bytes"] > 0
+    metrics = (await (await client.get("/metrics")).read()).decode()
+    assert f'trs_gateway_http_requests_total{{method="GET",route="{route}",status="200"}} 3.0' in (
+        metrics
+    )
+
+
+async def test_without_the_front_door_every_request_takes_the_full_path(
+    upstream: Any, aiohttp_client: Any
+) -> None:
+    registry, entry = upstream
+    client = await aiohttp_client(create_app(make_config([entry])))
+    _, _, first = await fetch(client, PLAIN)
+    _, headers, again = await fetch(client, PLAIN)
+    _, _, third = await fetch(client, PLAIN)
+    assert first == again == third and headers["X-Cache"] == "HIT"
+    assert hits(client) == 0 and registry.request_count("/descriptor") == 1

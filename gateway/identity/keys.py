@@ -117,6 +117,7 @@ after any change: simple, and fast enough for tens of thousands of tools.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -398,6 +399,9 @@ def parse_trs_url(value: str) -> TrsToolRef | None:
     percent-encoded id and, leniently, an unencoded one work), decoded once. An unencoded
     ``#`` (``…/tools/#workflow/…``) arrives as a URL fragment and is put back.
     """
+    quick = _parse_plain_trs_url(value)
+    if quick is not None:
+        return quick if quick is not _NOT_TRS else None
     s = _unwrap(value)
     try:
         parts = urlsplit(s)
@@ -428,6 +432,48 @@ def parse_trs_url(value: str) -> TrsToolRef | None:
     if host in DOCKSTORE_HOSTS:
         base = _DOCKSTORE_BASE
     return TrsToolRef(host, base, tool_id)
+
+
+_NOT_TRS = TrsToolRef("", "", "")
+"""What :func:`_parse_plain_trs_url` gives for a URL that is certainly not a TRS tool URL."""
+
+
+def _parse_plain_trs_url(value: str) -> TrsToolRef | None:
+    """The quick road of :func:`parse_trs_url` for the common plain URL (``http(s)``, no
+    query, fragment, space or control character; a listing has thousands of them, one
+    registry's base each): the part before the tool id is parsed once per base. ``None``
+    when the value is not plain (the full parse decides), :data:`_NOT_TRS` when it is
+    plain but names no TRS tool."""
+    if not value.startswith(("https://", "http://")) or not value.isprintable():
+        return None
+    if " " in value or "?" in value or "#" in value:
+        return None
+    path = value.find("/", value.find("//") + 2)
+    if path < 0:
+        return None
+    start = value.find("/ga4gh/", path)
+    idx = value.find("/tools/", max(start, path))
+    if idx < 0:
+        return None  # ends with ``/tools`` or has no tool route: rare, the full parse decides
+    base = _plain_base(value[:idx])
+    if base is None:
+        return _NOT_TRS
+    rest = value[idx + len("/tools/") :].rstrip("/")
+    tail = _VERSIONS_TAIL.search(rest)
+    if tail:
+        rest = rest[: tail.start()]
+    tool_id = unquote(rest)
+    if not tool_id:
+        return _NOT_TRS
+    return TrsToolRef(base[0], base[1], tool_id)
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_base(prefix: str) -> tuple[str, str] | None:
+    """Host and base path of a TRS API root written as ``prefix`` (what precedes
+    ``/tools/``), exactly as the full parse reads them; ``None`` if it is no TRS root."""
+    ref = parse_trs_url(f"{prefix}/tools/x?")  # the ``?`` keeps this off the quick road
+    return None if ref is None else (ref.host, ref.base_path)
 
 
 def _parse_trs_uri(parts: SplitResult) -> TrsToolRef | None:
@@ -828,6 +874,10 @@ class IdentityIndex:
     def keys_of(self, gid: str) -> set[str]:
         """The keys tool ``gid`` was registered with, plus its ``gw:`` key."""
         return set(self._tools[gid])
+
+    def alias_keys(self, gid: str) -> list[str]:
+        """The keys of ``gid`` that are not gateway ids (``gw:``), sorted; KeyError if unknown."""
+        return sorted(k for k in self._tools[gid] if not k.startswith("gw:"))
 
     def group_of(self, gid: str) -> set[str]:
         """Gateway ids grouped with ``gid`` (always includes ``gid``); KeyError if unknown."""

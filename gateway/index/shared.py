@@ -33,7 +33,7 @@ import orjson
 from cachetools import LRUCache
 
 from ..background import Supervised
-from ..identity.keys import IdentityIndex, gw_key, keys_for_tool
+from ..identity.keys import IdentityIndex, keys_for_tool
 from ..store import RedisStore
 
 __all__ = ["Identity"]
@@ -308,6 +308,9 @@ class Identity:
         found = self._twins.get(gid)
         if found is None:
             group = view.group_of(gid)
+            if len(group) == 1:  # most tools: nothing to sort
+                found = self._twins[gid] = []
+                return found
             if len(group) > MAX_TWINS + 1:
                 log.debug(
                     "identity group of %s has %d tools; listing %d", gid, len(group), MAX_TWINS
@@ -320,10 +323,7 @@ class Identity:
         then its own canonical keys (its ``gw:`` key left out), sorted."""
         if gid not in self.index:
             return []
-        upstream, _, tool_id = gid.partition(":")
-        own = gw_key(upstream, tool_id)
-        keys = sorted(k for k in self.index.keys_of(gid) if k != own and not k.startswith("gw:"))
-        return [*self.twins(gid), *keys]
+        return [*self.twins(gid), *self.index.alias_keys(gid)]
 
     def holders(self, tool_id: str) -> list[str]:
         """Known tools whose upstream id is exactly ``tool_id``, in configuration order."""

@@ -19,6 +19,7 @@ from gateway.identity import (
     parse_doi,
     parse_trs_url,
 )
+from gateway.identity import keys as keys_module
 
 UPSTREAMS = ("dockstore", "workflowhub", "biocontainers", "yevis")
 
@@ -911,3 +912,41 @@ def test_image_registries_with_ports(value: str, key: str) -> None:
 @pytest.mark.parametrize("value", ["up:x/a/b", "a b.c/d/e", "dockstore:#workflow/github.com/o/r"])
 def test_strings_that_only_look_like_paths_are_aliases(value: str) -> None:
     assert normalise(value) == {f"alias:{value}"}
+
+
+TRS_ROOTS = [
+    "http://127.0.0.1:9201",
+    "https://dockstore.org/api/ga4gh/trs/v2",
+    "https://workflowhub.eu/ga4gh/trs/v2",
+    "https://TRS.Example.org:443/Base/",
+    "https://h:8443/x/tools/y/ga4gh/trs/v2",
+    "http://[::1]:8080/ga4gh/trs/v2",
+    "https://h:99999/ga4gh/trs/v2",
+    "https://tools/a",
+    "http://h",
+]
+TOOL_PARTS = [
+    "/tools/T1",
+    "/tools/T1/",
+    "/tools/%23workflow%2Fgithub.com%2Fo%2Fr",
+    "/tools/#workflow/github.com/o/r",
+    "/tools/a/versions/1",
+    "/tools/a%2Fb/versions/2/CWL/descriptor",
+    "/tools/a/tools/b",
+    "/tools/a?x=1",
+    "/tools/ a",
+    "/tools/",
+    "/tools",
+    "/x/tools/b",
+]
+
+
+@pytest.mark.parametrize("root", TRS_ROOTS)
+def test_the_quick_parse_of_plain_trs_urls_reads_them_as_the_full_parse_does(
+    root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert keys_module._parse_plain_trs_url(root + "/tools/T1") is not None, "quick road taken"
+    values = [root + part for part in TOOL_PARTS]
+    quick = [parse_trs_url(v) for v in values]
+    monkeypatch.setattr(keys_module, "_parse_plain_trs_url", lambda value: None)
+    assert quick == [parse_trs_url(v) for v in values]
