@@ -4,9 +4,9 @@ A cache hit through the full request path still routes the request, resolves
 its tool, builds the cache key, fills the base URL into the body, hashes an
 ETag and assembles a dozen headers. For the answers asked again and again
 (a platform's workers all fetching one descriptor) that work gives the same
-result every time, so the access middleware remembers the response it sent,
-keyed by what the answer depends on in the request, and sends it again
-directly while it is still what the full path would send:
+result every time, so the response sent is remembered, keyed by what the
+answer depends on in the request, and sent again directly (before routing)
+while it is still what the full path would send:
 
 * the same generation (a reload forgets every hot answer);
 * the in-process tier still holds the very entry it was made from (a purge,
