@@ -35,7 +35,10 @@ kept for a short while by where they start; the next page of the walk begins
 with them instead of a request. Once a client is walking (it sent a cursor),
 an upstream whose kept tools will not last two more pages is asked for its
 next tools in the background, so a walk waits on each upstream about as often
-as walking that upstream alone would.
+as walking that upstream alone would. Tools fetched in the background are
+looked at (parsed, shown to the identity index, filtered) only when a page
+takes them: a page waiting for its own tools does not also wait for the work
+on tools the pages after it will use.
 """
 
 from __future__ import annotations
@@ -99,6 +102,21 @@ class _Chunk:
     tools: list[tuple[int, Tool]]
     end: int
     exhausted: bool
+    raw: list[dict[str, Any]] | None = None
+    """Tools fetched ahead, not looked at yet: parsed, shown to the identity index and
+    filtered only when a page takes them (:meth:`ready`), so the work is done when it
+    is needed and not while a page waits for the request ahead of them."""
+
+    @property
+    def size(self) -> int:
+        return len(self.tools) + len(self.raw or ()) + 1
+
+    def ready(self, stream: _Stream, start: int) -> _Chunk:
+        """This chunk, its raw tools (if any) made tools of ``stream``, from ``start``."""
+        if self.raw is not None:
+            self.tools = _tools_of(stream.upstream, stream.filters, stream.observe, start, self.raw)
+            self.raw = None
+        return self
 
 
 ChunkKey = tuple[str, str, int]
@@ -111,12 +129,12 @@ class ReadAhead:
 
     def __init__(self, tools: int = READ_AHEAD_TOOLS, seconds: float = READ_AHEAD_SECONDS) -> None:
         self._kept: TTLCache[ChunkKey, _Chunk] = TTLCache(
-            maxsize=tools, ttl=seconds, getsizeof=lambda chunk: len(chunk.tools) + 1
+            maxsize=tools, ttl=seconds, getsizeof=lambda chunk: chunk.size
         )
         self._fetching: dict[ChunkKey, asyncio.Task[_Chunk]] = {}
 
     def keep(self, key: ChunkKey, chunk: _Chunk) -> None:
-        if len(chunk.tools) < self._kept.maxsize:
+        if chunk.size <= self._kept.maxsize:
             self._kept[key] = chunk
 
     def take(self, key: ChunkKey) -> _Chunk | asyncio.Task[_Chunk] | None:
@@ -157,24 +175,42 @@ async def _fetch_chunk(
     start: int,
     count: int,
     enough: int | None = None,
+    *,
+    ahead: bool = False,
 ) -> _Chunk:
     """``count`` tools of ``upstream``'s listing from position ``start`` (or, if the
-    upstream answers in shorter pages, at least ``enough``)."""
+    upstream answers in shorter pages, at least ``enough``); fetched ``ahead`` of need,
+    left raw until a page takes them."""
     try:
         page = await upstream.list_tools(filters, start, count, enough)
     except NotFound as exc:
         raise UpstreamBadResponse(
             upstream.name, f"its /tools answered not found ({exc.message})"
         ) from None
+    end = start + len(page.items)
+    exhausted = page.exhausted or not page.items
+    if ahead:
+        return _Chunk([], end, exhausted, raw=page.items)
+    return _Chunk(_tools_of(upstream, filters, observe, start, page.items), end, exhausted)
+
+
+def _tools_of(
+    upstream: Upstream,
+    filters: Mapping[str, str],
+    observe: Observer | None,
+    start: int,
+    items: list[dict[str, Any]],
+) -> list[tuple[int, Tool]]:
+    """The tools among ``items`` (listed from position ``start``) that are valid and match
+    ``filters``, each with its position; every item is shown to ``observe``."""
     tools = []
-    for offset, raw in enumerate(page.items):
+    for offset, raw in enumerate(items):
         if observe is not None:
             observe(upstream.name, raw)
         tool = _parse(upstream, raw)
-        if tool is not None and matches(tool, filters):
+        if tool is not None and (not filters or matches(tool, filters)):
             tools.append((start + offset, tool))
-    end = start + len(page.items)
-    return _Chunk(tools, end, page.exhausted or not page.items)
+    return tools
 
 
 @dataclass(slots=True)
@@ -220,9 +256,9 @@ class _Stream:
         while len(self.buffer) < need and not self.exhausted:
             kept = self.ahead.take(self.key(self.fetch_pos))
             if isinstance(kept, _Chunk):
-                chunk = kept
+                chunk = kept.ready(self, self.fetch_pos)
             elif kept is not None:  # shielded: giving up on this page must not waste it
-                chunk = await asyncio.shield(kept)
+                chunk = (await asyncio.shield(kept)).ready(self, self.fetch_pos)
             else:
                 if loop.time() + max(self.latency, MIN_REQUEST_TIME) > stop_at:
                     self.stalled = True
@@ -258,7 +294,7 @@ class _Stream:
 
     def _fetcher(self, start: int) -> Callable[[], Coroutine[Any, Any, _Chunk]]:
         upstream, filters, observe, count = self.upstream, self.filters, self.observe, self.batch
-        return lambda: _fetch_chunk(upstream, filters, observe, start, count)
+        return lambda: _fetch_chunk(upstream, filters, observe, start, count, ahead=True)
 
     def final_state(self) -> StreamState:
         if self.buffer:

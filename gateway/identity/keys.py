@@ -856,6 +856,28 @@ class IdentityIndex:
         """How many admin crosswalk groups are loaded."""
         return len(self._groups)
 
+    def add_isolated(self, gid: str, keys: Iterable[str]) -> bool:
+        """Add new tool ``gid`` to groups already built, as a group of its own, when that is
+        what building them again would give: none of its keys is held by a tool or named
+        by a crosswalk group. ``False`` (and nothing changed) otherwise."""
+        uf = self._uf
+        if uf is None or gid in self._tools:
+            return False
+        upstream, sep, tool_id = gid.partition(":")
+        if not (upstream and sep and tool_id):
+            return False
+        node = gw_key(upstream, tool_id)
+        own = frozenset({*keys, node})
+        if any(key in self._holders or key in uf.parent for key in own):
+            return False
+        self._tools[gid] = own
+        for key in own:
+            self._holders[key] = {gid}
+        uf.members[uf.find(node)] = {gid}
+        for key in own:
+            uf.union(node, key)
+        return True
+
     def copy(self) -> IdentityIndex:
         """An independent index with the same tools and crosswalk groups (groups not built)."""
         other = IdentityIndex(self._upstreams)

@@ -218,9 +218,12 @@ class Identity:
         """Store ``keys`` as the identity keys of tool ``gid`` (if they changed)."""
         if gid in self.index and self.index.keys_of(gid) == keys:
             return
+        current = self._view_changes == self._changes
         self.index.add_tool(gid, keys)
         self._dirty.add(gid)
         self._changes += 1
+        if current and self._view.add_isolated(gid, keys):  # most new tools: no regrouping
+            self._view_changes = self._changes
 
     def forget(self, gid: str) -> None:
         """Drop a tool its upstream no longer lists."""

@@ -950,3 +950,48 @@ def test_the_quick_parse_of_plain_trs_urls_reads_them_as_the_full_parse_does(
     quick = [parse_trs_url(v) for v in values]
     monkeypatch.setattr(keys_module, "_parse_plain_trs_url", lambda value: None)
     assert quick == [parse_trs_url(v) for v in values]
+
+
+def _grouped(index: IdentityIndex) -> list[list[str]]:
+    return sorted(sorted(group) for group in index.groups())
+
+
+ISOLATION_CASES = [
+    ("up1:fresh", {"trs:other.example/ga4gh/trs/v2/fresh", "repo:github.com/new/repo"}, True),
+    ("up1:noisy", set(), True),
+    ("up2:twin", {"doi:10.1234/shared"}, False),  # a specific key another tool holds
+    ("up2:weak", {"repo:github.com/org/wf"}, False),  # a weak key another tool holds
+    ("up2:walked", {"trs:crosswalk.example/ga4gh/trs/v2/x"}, False),  # named by a crosswalk
+    ("up0:a", {"doi:10.9/new"}, False),  # already known: re-adding replaces its keys
+]
+
+
+@pytest.mark.parametrize(("gid", "keys", "isolated"), ISOLATION_CASES)
+def test_an_isolated_tool_added_to_built_groups_groups_as_building_again_would(
+    gid: str, keys: set[str], isolated: bool
+) -> None:
+    index = IdentityIndex(["up0", "up1", "up2"])
+    index.add_tool("up0:a", {"doi:10.1234/shared", "repo:github.com/org/wf"})
+    index.add_tool("up1:b", {"doi:10.1234/shared"})
+    index.add_tool("up1:c", {"trs:x.example/ga4gh/trs/v2/c"})
+    index.replace_groups([{"trs:crosswalk.example/ga4gh/trs/v2/x", "gw:up1:c"}])
+    built = index.copy()
+    built.build()
+    before = _grouped(built)
+
+    assert built.add_isolated(gid, keys) is isolated
+    again = index.copy()
+    again.add_tool(gid, keys)
+    again.build()
+    if isolated:
+        assert _grouped(built) == _grouped(again)
+        assert built.group_of(gid) == {gid}
+        for value in (
+            "https://other.example/ga4gh/trs/v2/tools/fresh",
+            "https://github.com/new/repo",
+        ):
+            assert built.lookup(value) == again.lookup(value)
+        if keys:
+            assert built.lookup("https://other.example/ga4gh/trs/v2/tools/fresh") == {gid}
+    else:
+        assert _grouped(built) == before, "nothing changed"
