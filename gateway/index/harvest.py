@@ -248,15 +248,18 @@ class Harvester:
     async def _step(self, name: str) -> float | None:
         """Walk ``name`` if a walk is due and ours; the seconds until the next look."""
         progress = await self.load(name)
-        due = (progress.last_completed or 0.0) + self.config.interval
-        resuming = progress.position > 0
-        if not resuming and progress.last_completed is not None and time.time() < due:
-            progress.state = HarvestState.IDLE
-            return min(due - time.time(), self.config.interval)
+        rest = self._rest(progress)
+        if rest is not None:
+            return rest
         if not await self.lock(name):
             progress.state = HarvestState.ELSEWHERE
             return min(self.config.interval, ELSEWHERE_RECHECK)
         try:
+            # The process that held the lease until now may have just completed a walk.
+            progress = await self.load(name)
+            rest = self._rest(progress)
+            if rest is not None:
+                return rest
             await self.walk(name, progress)
         except LeaseLost:
             log.warning("harvest of %s stopped: another process took its lease", name)
@@ -265,6 +268,15 @@ class Harvester:
         finally:
             await self.unlock(name)
         return 0.0
+
+    def _rest(self, progress: Progress) -> float | None:
+        """Seconds until the next walk is due, if it is not due now (then ``progress`` is idle)."""
+        due = (progress.last_completed or 0.0) + self.config.interval
+        resuming = progress.position > 0
+        if not resuming and progress.last_completed is not None and time.time() < due:
+            progress.state = HarvestState.IDLE
+            return min(due - time.time(), self.config.interval)
+        return None
 
     async def _failed(self, name: str, exc: BaseException) -> None:
         progress = self.progress.get(name)
