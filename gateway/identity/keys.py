@@ -174,6 +174,9 @@ _DOI_HYPHEN = re.compile(r"^(10\.\d{4,9})-(\S+)$")
 _ZENODO_RECORD = re.compile(
     r"^https?://(?:www\.)?zenodo\.org/records?/(\d+)/?(?:[?#].*)?$", re.IGNORECASE
 )
+_PLAIN_WORD = re.compile(r"[\w-]+")
+"""Letters, digits, ``_`` and ``-`` only (most registries' tool ids): no URL, DOI, CURIE or
+Dockstore path can be spelt without a ``.``, ``:``, ``/``, ``#`` or ``%``."""
 _CURIE = re.compile(r"^([A-Za-z][A-Za-z0-9._-]*)\s*:\s*(\S+)$")
 _SCP_GIT = re.compile(r"^[\w.+-]+@([\w.-]+):(?!//)(.+)$")
 _HOST = re.compile(
@@ -582,7 +585,7 @@ def _split_gateway_id(value: str, upstreams: Collection[str]) -> tuple[str, str]
 def _structural_keys(value: str) -> set[str]:
     """Every key ``value`` spells except ``gw:`` and the ``alias:`` fallback."""
     s = _unwrap(value)
-    if not s:
+    if not s or _PLAIN_WORD.fullmatch(s):
         return set()
     url_keys = _url_keys(_strip_trailing(s) if "://" in s else s)
     if url_keys is not None:
@@ -871,11 +874,10 @@ class IdentityIndex:
         if any(key in self._holders or key in uf.parent for key in own):
             return False
         self._tools[gid] = own
-        for key in own:
+        for key in own:  # one new component, rooted at the tool's own key
             self._holders[key] = {gid}
-        uf.members[uf.find(node)] = {gid}
-        for key in own:
-            uf.union(node, key)
+            uf.parent[key] = node
+        uf.members[node] = {gid}
         return True
 
     def copy(self) -> IdentityIndex:
