@@ -995,3 +995,12 @@ def test_an_isolated_tool_added_to_built_groups_groups_as_building_again_would(
             assert built.lookup("https://other.example/ga4gh/trs/v2/tools/fresh") == {gid}
     else:
         assert _grouped(built) == before, "nothing changed"
+
+
+@pytest.mark.parametrize("value", ["T00001", "bedtools", "599", "0d2ae4c2-fe4c-48f7", "my_tool"])
+def test_ids_of_word_characters_alone_are_only_aliases(value: str) -> None:
+    assert normalise(value) == {f"alias:{value.casefold()}"}
+
+
+def test_a_percent_encoded_doi_is_still_read_as_a_doi() -> None:
+    assert normalise("10%2E5281%2Fzenodo%2E123") == {"doi:10.5281/zenodo.123"}
