@@ -160,8 +160,12 @@ class Identity:
             return
         dirty, self._dirty = self._dirty, set()
         tools = {gid: self.index.keys_of(gid) if gid in self.index else None for gid in dirty}
-        if not await self.store.write_identity(tools):
-            self._dirty |= dirty
+        written = False
+        try:
+            written = await self.store.write_identity(tools)
+        finally:  # not written, or stopped while writing (shutdown): the next flush writes them
+            if not written:
+                self._dirty |= dirty
 
     async def pull(self) -> None:
         """Apply the changes other processes made since the last pull."""
