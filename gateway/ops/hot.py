@@ -78,9 +78,9 @@ class Hot:
     source: Tier
     """The tier checked before each sending (and named in ``X-Cache-Source``)."""
     second: int = -1
-    """The second ``age`` and ``cache_control`` were made for."""
-    age: str = ""
-    cache_control: str = ""
+    """The second ``sent`` was made for."""
+    sent: CIMultiDict[str] = field(default_factory=CIMultiDict)
+    """``headers`` with this second's ``Age`` and ``Cache-Control``."""
     access: dict[int, AccessLine] = field(default_factory=dict)
     """The access line's fixed part, by status (200, or 304), made at its first use."""
 
@@ -220,18 +220,16 @@ class HotAnswers:
         if second != hot.second:
             entry = hot.entry
             age = now - entry.stored_at
-            hot.second, hot.age = second, str(max(0, int(age)))
-            hot.cache_control = hot.policy.cache_control(entry.fresh_for - age)
+            sent = hot.headers.copy()
+            sent["Age"] = str(max(0, int(age)))
+            sent["Cache-Control"] = hot.policy.cache_control(entry.fresh_for - age)
+            hot.second, hot.sent = second, sent
         if_none_match = request.headers.get("If-None-Match")
         if if_none_match is not None and hot.etag in etags_of(if_none_match):
-            response = web.Response(status=304, headers=hot.headers)
+            response = web.Response(status=304, headers=hot.sent)
             del response.headers["Content-Type"]
-        else:
-            response = web.Response(body=hot.body, headers=hot.headers)
-        headers = response.headers
-        headers["Age"] = hot.age
-        headers["Cache-Control"] = hot.cache_control
-        return response
+            return response
+        return web.Response(body=hot.body, headers=hot.sent)
 
     def remember(
         self, request: web.Request, generation: Generation, response: web.StreamResponse

@@ -240,13 +240,19 @@ class JsonFormatter(logging.Formatter):
         self.redactor = redactor
         self._second = -1
         self._second_text = ""
+        self._millis = -1
+        self._millis_text = ""
 
     def _timestamp(self, created: float) -> str:
-        second = int(created)
+        millis = int(created * 1000)
+        if millis == self._millis:  # a busy gateway writes many lines a millisecond
+            return self._millis_text
+        second = millis // 1000
         if second != self._second:  # formatted once per second, not once per line
             stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
             self._second, self._second_text = second, stamp
-        return f"{self._second_text}.{int((created - second) * 1000):03d}Z"
+        self._millis, self._millis_text = millis, f"{self._second_text}.{millis % 1000:03d}Z"
+        return self._millis_text
 
     def access_line(self, waiting: WaitingAccess, scrubbed: Scrubbed) -> str:
         """An access line with the same keys as a record of it would have."""
