@@ -424,17 +424,23 @@ def parse_trs_url(value: str) -> TrsToolRef | None:
     base, rest = split
     if parts.fragment and not rest.strip("/"):
         rest = "#" + parts.fragment
-    rest = rest.rstrip("/")
-    tail = _VERSIONS_TAIL.search(rest)
-    if tail:
-        rest = rest[: tail.start()]
-    tool_id = unquote(rest)
+    tool_id = _tool_id_in(rest)
     if not tool_id:
         return None
     base = base.rstrip("/")
     if host in DOCKSTORE_HOSTS:
         base = _DOCKSTORE_BASE
     return TrsToolRef(host, base, tool_id)
+
+
+def _tool_id_in(rest: str) -> str:
+    """The decoded tool id that ``rest`` (what follows ``/tools/``) starts with, up to
+    ``/versions``."""
+    rest = rest.rstrip("/")
+    tail = _VERSIONS_TAIL.search(rest)
+    if tail:
+        rest = rest[: tail.start()]
+    return unquote(rest)
 
 
 _NOT_TRS = TrsToolRef("", "", "")
@@ -461,11 +467,7 @@ def _parse_plain_trs_url(value: str) -> TrsToolRef | None:
     base = _plain_base(value[:idx])
     if base is None:
         return _NOT_TRS
-    rest = value[idx + len("/tools/") :].rstrip("/")
-    tail = _VERSIONS_TAIL.search(rest)
-    if tail:
-        rest = rest[: tail.start()]
-    tool_id = unquote(rest)
+    tool_id = _tool_id_in(value[idx + len("/tools/") :])
     if not tool_id:
         return _NOT_TRS
     return TrsToolRef(base[0], base[1], tool_id)
