@@ -79,7 +79,7 @@ class Ask:
 @dataclass(frozen=True, slots=True)
 class Reuse:
     """What an answer made from a fresh cache entry stays valid for: as long as the
-    cache still answers ``key`` with ``entry`` (see ``TieredCache.still_holds``) and,
+    cache still answers ``key`` with ``entry`` (see ``TieredCache.hot_tier``) and,
     for answers carrying identity aliases, the identity index has seen no change
     since ``identity_changes``."""
 

@@ -153,12 +153,10 @@ class TieredCache:
             return Tier.MEMORY
         return Tier.REDIS if self.redis is not None else None
 
-    async def still_holds(self, key: str, entry: Entry) -> bool:
-        """Whether the cache still answers ``key`` with ``entry``: not purged, refreshed
-        or evicted since. Asks the in-process tier, or (without one) Redis, in one read
-        shared by every concurrent question about ``key``."""
-        if self.memory.max_entries > 0:
-            return self.memory.holds(key, entry)
+    async def redis_holds(self, key: str, entry: Entry) -> bool:
+        """Whether Redis still answers ``key`` with ``entry`` (not purged or refreshed
+        since), in one read shared by every concurrent question about ``key``. The
+        in-process tier is asked directly: ``memory.holds``."""
         if self.redis is None:
             return False
         found = await self._read_once(key)

@@ -80,9 +80,7 @@ class Access:
             started = time.perf_counter()
             generation = runtime.current()
             found = hot.find(request, generation)
-            if found is None or (
-                found.source is Tier.REDIS and not await hot.confirm(request, found)
-            ):
+            if found is None or (found.source is Tier.REDIS and not await hot.confirm(found)):
                 return await handler(request)
             response = hot.respond(request, found)
             request_id = self.ids.accept(request.headers.get(HEADER))

@@ -65,6 +65,8 @@ class Hot:
     """A response the full path sent, and what it stays valid for."""
 
     generation: Generation
+    signature: Signature
+    """What it is kept under (see :meth:`HotAnswers._signature`)."""
     key: str
     entry: Entry
     identity_changes: int | None
@@ -203,12 +205,12 @@ class HotAnswers:
         self._hot.move_to_end(signature)
         return hot
 
-    async def confirm(self, request: web.BaseRequest, hot: Hot) -> bool:
+    async def confirm(self, hot: Hot) -> bool:
         """Whether Redis still holds the entry ``hot`` was made from (one read shared by
         every concurrent request for it); if not, ``hot`` is forgotten."""
-        if await self.cache.still_holds(hot.key, hot.entry):
+        if await self.cache.redis_holds(hot.key, hot.entry):
             return True
-        self._forget(self._signature(request, self.rules(hot.generation)), hot)
+        self._forget(hot.signature, hot)
         return False
 
     def respond(self, request: web.BaseRequest, hot: Hot) -> web.Response:
@@ -235,7 +237,7 @@ class HotAnswers:
         self, request: web.Request, generation: Generation, response: web.StreamResponse
     ) -> None:
         """Keep ``response`` if it was made whole from a fresh cache entry that the cache
-        can later be asked about (see :meth:`TieredCache.still_holds`)."""
+        can later be asked about (its :attr:`TieredCache.hot_tier`)."""
         answer = request.get(ANSWERED)
         if (
             answer is None
@@ -258,8 +260,10 @@ class HotAnswers:
         )
         headers["X-Cache"] = CacheStatus.HIT.value
         headers["X-Cache-Source"] = source.value
+        signature = self._signature(request, rules)
         hot = Hot(
             generation=generation,
+            signature=signature,
             key=reuse.key,
             entry=reuse.entry,
             identity_changes=reuse.identity_changes,
@@ -270,4 +274,4 @@ class HotAnswers:
             policy=CachePolicy(generation.config),
             source=source,
         )
-        self._keep(self._signature(request, rules), hot)
+        self._keep(signature, hot)
